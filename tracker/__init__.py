@@ -1,0 +1,52 @@
+"""Habilitations DGFiP: the contractualisation workflow for the API Impôt particulier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from tracker.config import PROJECT_ROOT, load_config
+
+TEMPLATES_DIRECTORY = PROJECT_ROOT / "templates"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Config → database → extensions → blueprints → errors → CLI."""
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES_DIRECTORY),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
+    app.config.update(load_config(config))
+
+    from tracker.accounts.passwords import PasswordHashing
+    from tracker.db import db
+    from tracker.extensions import csrf, limiter
+
+    db.init_app(app)
+    app.extensions["tracker_passwords"] = PasswordHashing(app.config["ARGON2"])
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from tracker.accounts.auth import init_auth
+
+    init_auth(app)
+
+    from tracker.web import register_web
+
+    register_web(app)
+
+    from tracker.accounts.views import blueprint as accounts_blueprint
+    from tracker.habilitations.views import blueprint as habilitations_blueprint
+    from tracker.main.views import blueprint as main_blueprint
+
+    app.register_blueprint(main_blueprint)
+    app.register_blueprint(accounts_blueprint)
+    app.register_blueprint(habilitations_blueprint)
+
+    from tracker.templating import register_templating
+
+    register_templating(app)
+    return app

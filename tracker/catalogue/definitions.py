@@ -1,0 +1,91 @@
+"""The vocabulary in which an API's habilitation form is described: plain frozen data, no behaviour."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tracker.habilitations.workflow import Actor, Stage
+
+
+class FieldKind(enum.StrEnum):
+    TEXT = "text"
+    TEXTAREA = "textarea"
+    CHOICE = "choice"
+    DATE = "date"
+    INTEGER = "integer"
+
+
+@dataclass(frozen=True)
+class FieldDefinition:
+    key: str
+    label: str
+    kind: FieldKind = FieldKind.TEXT
+    is_required: bool = False
+    help_text: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+    max_length: int | None = None
+    min_value: int | None = None
+
+
+@dataclass(frozen=True)
+class SectionDefinition:
+    key: str
+    label: str
+    owner: Actor
+    stage: Stage
+    fields: tuple[FieldDefinition, ...]
+    description: str = ""
+
+    def field(self, key: str) -> FieldDefinition:
+        return next(f for f in self.fields if f.key == key)
+
+
+@dataclass(frozen=True)
+class UseCase:
+    key: str
+    label: str
+    intitule: str
+
+
+@dataclass(frozen=True)
+class CguVersion:
+    """A version of the terms of use of one stage; the SHA-256 binds an acceptance to the exact text."""
+
+    stage: Stage
+    version: str
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiDefinition:
+    key: str
+    label: str
+    sections: tuple[SectionDefinition, ...]
+    use_cases: tuple[UseCase, ...]
+    current_cgu: dict[Stage, CguVersion] = field(default_factory=dict)
+
+    def section(self, key: str) -> SectionDefinition:
+        return next(s for s in self.sections if s.key == key)
+
+    def sections_of(self, stage: Stage) -> tuple[SectionDefinition, ...]:
+        return tuple(s for s in self.sections if s.stage is stage)
+
+    def required_sections(self, stage: Stage) -> tuple[SectionDefinition, ...]:
+        """Sandbox sections stay required (read-only, still attested) in the production stage."""
+        if stage is Stage.SANDBOX:
+            return self.sections_of(Stage.SANDBOX)
+        return self.sections
+
+    def use_case(self, key: str | None) -> UseCase | None:
+        return next((u for u in self.use_cases if u.key == key), None)

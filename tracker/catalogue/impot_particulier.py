@@ -1,0 +1,104 @@
+"""API Impôt particulier: the sections, use cases and terms of use (DOMAIN §5-7).
+
+The foundation holds the `projet` section for real; the other sections of DOMAIN §5 join as data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracker.catalogue.definitions import (
+    ApiDefinition,
+    CguVersion,
+    FieldDefinition,
+    FieldKind,
+    SectionDefinition,
+    UseCase,
+)
+from tracker.habilitations.workflow import Actor, Stage
+
+CGU_DIRECTORY = Path(__file__).parent / "cgu"
+
+USE_CASES = (
+    UseCase("cantine_scolaire", "Cantine scolaire", "Dites-le-nous une fois – Cantine scolaire"),
+    UseCase("place_creche", "Place en crèche", "Dites-le-nous une fois – Place en crèche"),
+    UseCase(
+        "activites_periscolaires",
+        "Activités périscolaires",
+        "Dites-le-nous une fois – Activités périscolaires",
+    ),
+    UseCase(
+        "stationnement_residentiel",
+        "Stationnement résidentiel",
+        "Dites-le-nous une fois – Stationnement résidentiel",
+    ),
+    UseCase(
+        "aides_sociales_facultatives",
+        "Aides sociales facultatives",
+        "Dites-le-nous une fois – Aides sociales facultatives",
+    ),
+    UseCase("carte_transport", "Carte de transport", "Dites-le-nous une fois – Carte de transport"),
+    UseCase("libre", "Autre projet (saisie libre)", ""),
+)
+
+PROJET = SectionDefinition(
+    key="projet",
+    label="Mon projet",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.SANDBOX,
+    description="Décrivez le téléservice qui utilisera l'API Impôt particulier.",
+    fields=(
+        FieldDefinition(
+            "intitule",
+            "Nom du projet",
+            is_required=True,
+            max_length=300,
+            help_text="Cet intitulé est public : il apparaît dans la liste des habilitations délivrées.",
+        ),
+        FieldDefinition(
+            "description",
+            "Description du projet",
+            FieldKind.TEXTAREA,
+            is_required=True,
+            max_length=5000,
+            help_text="À quoi servira le téléservice, pour quels usagers, et pourquoi les données fiscales "
+            "sont nécessaires.",
+        ),
+        FieldDefinition(
+            "use_case",
+            "Cas d'usage",
+            FieldKind.CHOICE,
+            choices=tuple((u.key, u.label) for u in USE_CASES),
+        ),
+        FieldDefinition(
+            "date_prevue_mise_en_production",
+            "Date prévue de mise en production",
+            FieldKind.DATE,
+            help_text="Facultatif.",
+        ),
+        FieldDefinition(
+            "volumetrie_approximative",
+            "Volumétrie approximative (dossiers par an)",
+            FieldKind.INTEGER,
+            min_value=0,
+            help_text="Facultatif : nombre de dossiers traités chaque année.",
+        ),
+    ),
+)
+
+IMPOT_PARTICULIER = ApiDefinition(
+    key="api_impot_particulier",
+    label="API Impôt particulier",
+    sections=(PROJET,),
+    use_cases=USE_CASES,
+    current_cgu={
+        Stage.SANDBOX: CguVersion(
+            Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"
+        ),
+        Stage.PRODUCTION: CguVersion(
+            Stage.PRODUCTION, "2024-01", CGU_DIRECTORY / "impot_particulier_production_2024-01.md"
+        ),
+    },
+)
+
+CATALOGUE = {IMPOT_PARTICULIER.key: IMPOT_PARTICULIER}

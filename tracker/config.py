@@ -1,0 +1,115 @@
+"""Configuration: safe defaults, overridden by ``TRACKER_*`` environment variables.
+
+Production mode (``TRACKER_ENV=production``) refuses to start with settings that would be unsafe there,
+rather than running with them and hoping someone notices.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "tracker.sqlite3"
+
+# Well-known placeholder values that must never protect a production deployment.
+UNSAFE_SECRET_KEYS = frozenset({"", "dev", "changeme", "change-me", "secret", "development-only-secret-key"})
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key"
+DEFAULT_DEMO_PASSWORD = "Démo-Habilitations-2026"
+
+
+class UnsafeConfigurationError(RuntimeError):
+    """Raised at start-up when production settings are unsafe."""
+
+
+@dataclass(frozen=True)
+class Argon2Parameters:
+    time_cost: int
+    memory_cost_kib: int
+    parallelism: int
+
+
+# OWASP's argon2id recommendation (m=46 MiB, t=1) is the floor; we stay above it in production.
+PRODUCTION_ARGON2 = Argon2Parameters(time_cost=3, memory_cost_kib=65536, parallelism=4)
+# Tests hash many passwords; their accounts protect nothing.
+TEST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost_kib=1024, parallelism=1)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"TRACKER_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return default if value is None else int(value)
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config from defaults, the environment, then explicit overrides (tests)."""
+    environment = _env("ENV", "development")
+    is_production = environment == "production"
+    config: dict[str, Any] = {
+        "ENV_NAME": environment,
+        "DEBUG": _env_bool("DEBUG", False),
+        "TESTING": False,
+        "SECRET_KEY": _env("SECRET_KEY", "" if is_production else DEVELOPMENT_SECRET_KEY),
+        "DATABASE_URL": _env("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}"),
+        "DATABASE_ECHO": _env_bool("DATABASE_ECHO", False),
+        "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
+        # Sessions: the cookie only carries an opaque id; the server row enforces both timeouts.
+        "SESSION_COOKIE_NAME": "tracker_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", is_production),
+        "SESSION_IDLE_TIMEOUT": timedelta(minutes=_env_int("SESSION_IDLE_MINUTES", 30)),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_env_int("SESSION_ABSOLUTE_HOURS", 12)),
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        "MAX_CONTENT_LENGTH": _env_int("MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        "ARGON2": PRODUCTION_ARGON2,
+        "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_FAILURES_PER_ACCOUNT": _env("LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
+        "LOGIN_FAILURES_PER_ADDRESS": _env("LOGIN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
+        "INVITATION_LIFETIME": timedelta(days=_env_int("INVITATION_DAYS", 7)),
+        "INSTRUCTION_DEADLINE_MONTHS": 2,
+        "SMTP_HOST": _env("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": _env_int("SMTP_PORT", 1025),
+        "SMTP_USERNAME": _env("SMTP_USERNAME"),
+        "SMTP_PASSWORD": _env("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _env_bool("SMTP_STARTTLS", False),
+        "SMTP_TIMEOUT_SECONDS": _env_int("SMTP_TIMEOUT_SECONDS", 10),
+        "MAIL_FROM": _env("MAIL_FROM", "Habilitations DGFiP <ne-pas-repondre@habilitations.exemple.fr>"),
+        "OUTBOX_MAX_ATTEMPTS": _env_int("OUTBOX_MAX_ATTEMPTS", 8),
+        "OUTBOX_BACKOFF_SECONDS": _env_int("OUTBOX_BACKOFF_SECONDS", 30),
+        "OUTBOX_LEASE_SECONDS": _env_int("OUTBOX_LEASE_SECONDS", 300),
+        "DEMO_PASSWORD": _env("DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
+    }
+    if overrides:
+        config.update(overrides)
+    check_production_safety(config)
+    return config
+
+
+def check_production_safety(config: dict[str, Any]) -> None:
+    if config["ENV_NAME"] != "production":
+        return
+    problems = []
+    if (config.get("SECRET_KEY") or "") in UNSAFE_SECRET_KEYS or len(config["SECRET_KEY"]) < 32:
+        problems.append("TRACKER_SECRET_KEY est absente, trop courte ou égale à une valeur par défaut")
+    if config.get("DEBUG"):
+        problems.append("le mode debug est activé (TRACKER_DEBUG)")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("les cookies de session doivent être Secure en production")
+    if problems:
+        raise UnsafeConfigurationError("Démarrage refusé en production : " + " ; ".join(problems) + ".")

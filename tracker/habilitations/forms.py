@@ -1,0 +1,128 @@
+"""Forms of the request pages. Section forms are built from the catalogue, which also validates them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
+
+NOT_A_NUMBER = "Saisissez un nombre entier."
+NOT_A_DATE = "Saisissez une date valide."
+
+
+class VersionedForm(FlaskForm):
+    """Every form that changes a request carries the version it was read at (optimistic locking)."""
+
+    version = HiddenField(validators=[InputRequired()])
+
+    @property
+    def expected_version(self) -> int | None:
+        try:
+            return int(self.version.data)
+        except (TypeError, ValueError):
+            return None
+
+
+class CreateRequestForm(FlaskForm):
+    use_case = SelectField("Cas d'usage", validators=[DataRequired("Choisissez un cas d'usage.")])
+
+    def __init__(self, *args: Any, use_cases: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.use_case.choices = [("", "Sélectionnez un cas d'usage"), *use_cases]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class EventForm(VersionedForm):
+    """A workflow event: the reason (mandatory or not, the workflow decides) and named sections."""
+
+    request_id = HiddenField()
+    reason = TextAreaField("Motif", validators=[Optional(), Length(max=5000)])
+    sections = MultiCheckboxField("Sections à modifier", choices=[], validate_choice=False)
+
+
+class SimpleActionForm(VersionedForm):
+    pass
+
+
+class CguForm(VersionedForm):
+    accept_cgu = BooleanField(
+        "J'accepte les conditions générales d'utilisation",
+        validators=[DataRequired("Vous devez accepter les conditions générales d'utilisation.")],
+    )
+    dpo_informed = BooleanField(
+        "Je confirme que le délégué à la protection des données de ma collectivité est informé de cette demande",
+        validators=[DataRequired("Confirmez que le délégué à la protection des données est informé.")],
+    )
+    commitment = BooleanField(
+        "Ma collectivité s'engage à déclarer ses formalités RGPD et à homologuer son téléservice",
+        validators=[DataRequired("Cet engagement est nécessaire pour soumettre la demande.")],
+    )
+
+
+def _wtforms_field(definition: FieldDefinition) -> Field:
+    common: dict[str, Any] = {
+        "label": definition.label,
+        "description": definition.help_text,
+        "validators": [Optional()],
+    }
+    if definition.kind is FieldKind.TEXTAREA:
+        return TextAreaField(**common)
+    if definition.kind is FieldKind.CHOICE:
+        return SelectField(
+            choices=[("", "Sélectionnez une option"), *definition.choices], validate_choice=False, **common
+        )
+    if definition.kind is FieldKind.DATE:
+        return DateField(**common)
+    if definition.kind is FieldKind.INTEGER:
+        return IntegerField(**common)
+    return StringField(**common)
+
+
+def section_form_class(definition: SectionDefinition) -> type[VersionedForm]:
+    """A form class for one catalogue section; required marks come from the catalogue."""
+    attributes = {field.key: _wtforms_field(field) for field in definition.fields}
+    return type(f"{definition.key.title()}SectionForm", (VersionedForm,), attributes)
+
+
+def form_to_data(form: VersionedForm, definition: SectionDefinition) -> dict[str, Any]:
+    """Section content as stored: JSON types, empty values left out."""
+    data: dict[str, Any] = {}
+    for field_definition in definition.fields:
+        value = form[field_definition.key].data
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, str):
+            value = value.strip()
+        if value not in (None, ""):
+            data[field_definition.key] = value
+    return data
+
+
+def data_to_form(data: dict[str, Any], definition: SectionDefinition) -> dict[str, Any]:
+    values = {}
+    for field_definition in definition.fields:
+        value = data.get(field_definition.key)
+        if field_definition.kind is FieldKind.DATE and isinstance(value, str):
+            value = date.fromisoformat(value)
+        values[field_definition.key] = value
+    return values

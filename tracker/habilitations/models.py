@@ -1,0 +1,161 @@
+"""The request (``D<id>``), its sections, its habilitation snapshots (``H<id>``) and its timeline."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.accounts.models import Organization, User
+from tracker.db import Base, UTCDateTime, enum_column, utcnow
+from tracker.habilitations.workflow import Event, SectionStatus, Stage, State
+
+
+class HabilitationState(enum.StrEnum):
+    ACTIVE = "active"
+    OBSOLETE = "obsolete"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+    @property
+    def label(self) -> str:
+        return {
+            HabilitationState.ACTIVE: "Active",
+            HabilitationState.OBSOLETE: "Obsolète",
+            HabilitationState.REVOKED: "Révoquée",
+            HabilitationState.EXPIRED: "Expirée",
+        }[self]
+
+    @property
+    def badge(self) -> str:
+        return {
+            HabilitationState.ACTIVE: "success",
+            HabilitationState.OBSOLETE: "",
+            HabilitationState.REVOKED: "error",
+            HabilitationState.EXPIRED: "warning",
+        }[self]
+
+
+class HabilitationRequest(Base):
+    __tablename__ = "habilitation_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api: Mapped[str] = mapped_column(String(64), default="api_impot_particulier")
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    editeur_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    hebergeur_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    state: Mapped[State] = mapped_column(enum_column(State, "request_state"))
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage, "request_stage"))
+    is_reopening: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Denormalized from the sections and the organization: lists filter and sort on them.
+    intitule: Mapped[str] = mapped_column(String(300), default="")
+    use_case: Mapped[str | None] = mapped_column(String(64))
+    departement_code: Mapped[str | None] = mapped_column(String(3))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    first_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the current instruction clock started; None while it is stopped (DOMAIN §9).
+    deadline_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cgu_version: Mapped[str | None] = mapped_column(String(32))
+    cgu_sha256: Mapped[str | None] = mapped_column(String(64))
+    cgu_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cgu_accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])
+    editeur: Mapped[Organization | None] = relationship(foreign_keys=[editeur_id])
+    hebergeur: Mapped[Organization | None] = relationship(foreign_keys=[hebergeur_id])
+    sections: Mapped[list[RequestSection]] = relationship(
+        back_populates="request", order_by="RequestSection.id", cascade="all, delete-orphan"
+    )
+    habilitations: Mapped[list[Habilitation]] = relationship(
+        back_populates="request", order_by="Habilitation.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_habilitation_requests_state_stage", "state", "stage"),
+        Index("ix_habilitation_requests_departement_state", "departement_code", "state"),
+        Index("ix_habilitation_requests_first_submitted_at", "first_submitted_at"),
+    )
+
+    @property
+    def number(self) -> str:
+        return f"D{self.id}"
+
+    def section(self, stage: Stage, key: str) -> RequestSection | None:
+        return next((s for s in self.sections if s.stage is stage and s.key == key), None)
+
+
+class RequestSection(Base):
+    __tablename__ = "request_sections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("habilitation_requests.id", ondelete="CASCADE"))
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage, "request_stage"))
+    key: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[SectionStatus] = mapped_column(enum_column(SectionStatus, "section_status"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The attestation binds the signer to the SHA-256 of the canonical content at signing time.
+    attested_sha256: Mapped[str | None] = mapped_column(String(64))
+    attested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Named by DGFiP in its last request for changes: the only sections open while « À modifier ».
+    is_change_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    request: Mapped[HabilitationRequest] = relationship(back_populates="sections")
+    attested_by: Mapped[User | None] = relationship(foreign_keys=[attested_by_id])
+
+    __table_args__ = (UniqueConstraint("request_id", "stage", "key"),)
+
+
+class Habilitation(Base):
+    __tablename__ = "habilitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("habilitation_requests.id"), index=True)
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage, "request_stage"))
+    state: Mapped[HabilitationState] = mapped_column(enum_column(HabilitationState, "habilitation_state"))
+    # Every section of the request as approved, keyed "<stage>/<section key>".
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+    request: Mapped[HabilitationRequest] = relationship(back_populates="habilitations")
+
+    __table_args__ = (Index("ix_habilitations_request_stage_state", "request_id", "stage", "state"),)
+
+    @property
+    def number(self) -> str:
+        return f"H{self.id}"
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("habilitation_requests.id", ondelete="CASCADE"))
+    event: Mapped[Event] = mapped_column(enum_column(Event, "request_event"))
+    from_state: Mapped[State | None] = mapped_column(enum_column(State, "request_state"))
+    to_state: Mapped[State] = mapped_column(enum_column(State, "request_state"))
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage, "request_stage"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    actor_party: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    habilitation_id: Mapped[int | None] = mapped_column(ForeignKey("habilitations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    actor_organization: Mapped[Organization | None] = relationship()
+
+    __table_args__ = (Index("ix_timeline_entries_request_created", "request_id", "created_at"),)

@@ -1,0 +1,168 @@
+"""Read side: which requests a principal may see, and the data each page needs in few statements."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask import abort
+from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from tracker.accounts.models import Organization, OrganizationKind, User
+from tracker.accounts.principal import Principal
+from tracker.audit.services import record_access_refusal
+from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState, TimelineEntry
+from tracker.habilitations.workflow import State
+
+REQUEST_NUMBER = re.compile(r"^\s*[dD]?\s*(\d{1,9})\s*$")
+
+
+def visible_requests(principal: Principal) -> ColumnElement[bool]:
+    """The one visibility rule (DOMAIN §4): parties see their own requests; DGFiP sees every request
+    once it has been submitted at least once, never a first draft."""
+    organization = principal.organization
+    if organization.kind is OrganizationKind.DGFIP:
+        return HabilitationRequest.first_submitted_at.is_not(None)
+    column = {
+        OrganizationKind.COLLECTIVITE: HabilitationRequest.organization_id,
+        OrganizationKind.EDITEUR: HabilitationRequest.editeur_id,
+        OrganizationKind.HEBERGEUR: HabilitationRequest.hebergeur_id,
+    }.get(organization.kind)
+    return false() if column is None else column == organization.id
+
+
+def parse_request_number(text: str) -> int | None:
+    match = REQUEST_NUMBER.match(text or "")
+    return int(match.group(1)) if match else None
+
+
+def get_visible_request(session: Session, principal: Principal, request_id: int) -> HabilitationRequest:
+    """The request with everything its page shows, or 404 (same answer whether missing or foreign)."""
+    request = session.execute(
+        select(HabilitationRequest)
+        .options(
+            joinedload(HabilitationRequest.organization),
+            joinedload(HabilitationRequest.editeur),
+            joinedload(HabilitationRequest.hebergeur),
+            selectinload(HabilitationRequest.sections),
+            selectinload(HabilitationRequest.habilitations),
+        )
+        .where(HabilitationRequest.id == request_id, visible_requests(principal))
+    ).scalar_one_or_none()
+    if request is None:
+        exists = session.execute(
+            select(HabilitationRequest.id).where(HabilitationRequest.id == request_id)
+        ).first()
+        if exists is not None:
+            record_access_refusal(
+                session, principal.user, principal.organization.id, "habilitation_request", request_id
+            )
+        abort(404)
+    return request
+
+
+def timeline(session: Session, request_id: int) -> list[TimelineEntry]:
+    return list(
+        session.execute(
+            select(TimelineEntry)
+            .options(joinedload(TimelineEntry.actor_organization))
+            .where(TimelineEntry.request_id == request_id)
+            .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc())
+        ).scalars()
+    )
+
+
+def user_names(session: Session, user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows}
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: int
+    number: str
+    intitule: str
+    state: State
+    stage: object
+    is_reopening: bool
+    organization_name: str
+    organization_siret: str
+    departement_code: str | None
+    last_event_at: object
+    deadline_started_at: object
+
+
+def _rows(session: Session, query) -> list[RequestRow]:  # type: ignore[no-untyped-def]
+    rows = session.execute(query).all()
+    return [
+        RequestRow(
+            id=row.id,
+            number=f"D{row.id}",
+            intitule=row.intitule,
+            state=row.state,
+            stage=row.stage,
+            is_reopening=row.is_reopening,
+            organization_name=row.name,
+            organization_siret=row.siret,
+            departement_code=row.departement_code,
+            last_event_at=row.last_event_at,
+            deadline_started_at=row.deadline_started_at,
+        )
+        for row in rows
+    ]
+
+
+def _row_query():  # type: ignore[no-untyped-def]
+    return select(
+        HabilitationRequest.id,
+        HabilitationRequest.intitule,
+        HabilitationRequest.state,
+        HabilitationRequest.stage,
+        HabilitationRequest.is_reopening,
+        HabilitationRequest.departement_code,
+        HabilitationRequest.last_event_at,
+        HabilitationRequest.deadline_started_at,
+        Organization.name,
+        Organization.siret,
+    ).join(Organization, Organization.id == HabilitationRequest.organization_id)
+
+
+def dashboard_requests(session: Session, principal: Principal, *, limit: int = 200) -> list[RequestRow]:
+    """The requests this party takes part in, most recently moved first (one statement)."""
+    query = (
+        _row_query()
+        .where(visible_requests(principal), HabilitationRequest.state != State.ARCHIVED)
+        .order_by(HabilitationRequest.last_event_at.desc())
+        .limit(limit)
+    )
+    return _rows(session, query)
+
+
+PAGE_SIZE = 50
+
+
+def instruction_requests(
+    session: Session, principal: Principal, *, states: list[State], page: int = 1
+) -> tuple[list[RequestRow], int]:
+    """DGFiP list: submitted-at-least-once requests in the given states, oldest clock first."""
+    condition = visible_requests(principal)
+    if states:
+        condition = condition & HabilitationRequest.state.in_(states)
+    total = session.execute(
+        select(func.count()).select_from(HabilitationRequest).where(condition)
+    ).scalar_one()
+    query = (
+        _row_query()
+        .where(condition)
+        .order_by(HabilitationRequest.deadline_started_at.asc().nulls_last(), HabilitationRequest.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((max(page, 1) - 1) * PAGE_SIZE)
+    )
+    return _rows(session, query), total
+
+
+def active_habilitations(request: HabilitationRequest) -> list[Habilitation]:
+    return [h for h in request.habilitations if h.state is HabilitationState.ACTIVE]

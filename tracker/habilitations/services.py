@@ -1,0 +1,494 @@
+"""Operations that change a request. Each checks permission and guards, records the timeline and the
+audit log, and flushes; the caller (a view or a CLI command) commits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.accounts.principal import Principal
+from tracker.audit import services as audit
+from tracker.catalogue import CATALOGUE
+from tracker.catalogue.definitions import ApiDefinition, SectionDefinition
+from tracker.catalogue.rules import content_sha256, status_after_save, submission_blockers
+from tracker.db import utcnow
+from tracker.habilitations.models import (
+    Habilitation,
+    HabilitationRequest,
+    HabilitationState,
+    RequestSection,
+    TimelineEntry,
+)
+from tracker.habilitations.workflow import (
+    EDITABLE,
+    Actor,
+    ActorNotAllowed,
+    Effect,
+    Event,
+    Outcome,
+    RequestFacts,
+    SectionStatus,
+    Stage,
+    State,
+    TransitionNotAllowed,
+    WorkflowError,
+    decide,
+)
+
+
+class StaleRequest(WorkflowError):
+    http_status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Quelqu'un a modifié cette demande entre-temps : rechargez la page avant de recommencer."
+        )
+
+
+class InvalidInput(WorkflowError):
+    http_status = 422
+
+
+def api_definition(request: HabilitationRequest) -> ApiDefinition:
+    return CATALOGUE[request.api]
+
+
+def _snapshot_key(stage: Stage, key: str) -> str:
+    return f"{stage.value}/{key}"
+
+
+def _statuses(request: HabilitationRequest, stage: Stage) -> dict[str, SectionStatus]:
+    """Section keys are unique across stages; the production stage still requires the sandbox ones."""
+    return {s.key: s.status for s in request.sections if stage is Stage.PRODUCTION or s.stage is stage}
+
+
+def _section_contents(request: HabilitationRequest, stage: Stage) -> dict[str, Any]:
+    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if s.stage is stage}
+
+
+def latest_habilitation(request: HabilitationRequest, stage: Stage) -> Habilitation | None:
+    of_stage = [h for h in request.habilitations if h.stage is stage]
+    return of_stage[-1] if of_stage else None
+
+
+def facts_for(request: HabilitationRequest) -> RequestFacts:
+    """Everything the workflow needs to know, read from the request and its loaded relations."""
+    active = {h.stage for h in request.habilitations if h.state is HabilitationState.ACTIVE}
+    facts = RequestFacts(
+        state=request.state,
+        stage=request.stage,
+        is_reopening=request.is_reopening,
+        has_active_sandbox_habilitation=Stage.SANDBOX in active,
+        has_active_production_habilitation=Stage.PRODUCTION in active,
+        has_had_production_habilitation=any(h.stage is Stage.PRODUCTION for h in request.habilitations),
+        organization_is_active=request.organization.is_active,
+        submission_blockers=submission_blockers(
+            api_definition(request),
+            request.stage,
+            _statuses(request, request.stage),
+            cgu_accepted=request.cgu_accepted_at is not None,
+        ),
+    )
+    if request.is_reopening:
+        last = latest_habilitation(request, request.stage)
+        approved = {
+            k: v["data"]
+            for k, v in (last.snapshot["sections"] if last else {}).items()
+            if k.startswith(f"{request.stage.value}/")
+        }
+        changed = approved != _section_contents(request, request.stage)
+        facts = RequestFacts(**{**facts.__dict__, "has_changes_since_habilitation": changed})
+    return facts
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError as error:
+        raise StaleRequest() from error
+
+
+def _check_version(request: HabilitationRequest, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != request.version:
+        raise StaleRequest()
+
+
+def _timeline(
+    session: Session,
+    request: HabilitationRequest,
+    principal: Principal,
+    outcome: Outcome,
+    *,
+    reason: str | None,
+    details: dict[str, Any] | None = None,
+    habilitation: Habilitation | None = None,
+) -> TimelineEntry:
+    entry = TimelineEntry(
+        request_id=request.id,
+        event=outcome.event,
+        from_state=outcome.source,
+        to_state=outcome.target,
+        stage=outcome.stage,
+        actor_id=principal.user.id,
+        actor_name=principal.user.full_name,
+        actor_organization_id=principal.organization.id,
+        actor_party=principal.actor.value,
+        reason=(reason or "").strip() or None,
+        details=details or {},
+        habilitation_id=habilitation.id if habilitation else None,
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    audit.record(
+        session,
+        f"request.{outcome.event.value}",
+        actor=principal.user,
+        organization_id=principal.organization.id,
+        object_type="habilitation_request",
+        object_id=request.id,
+        details={
+            "from": outcome.source and outcome.source.value,
+            "to": outcome.target.value,
+            "stage": outcome.stage.value,
+            **(details or {}),
+        },
+    )
+    return entry
+
+
+def create_request(
+    session: Session, *, principal: Principal, use_case: str | None, api: str = "api_impot_particulier"
+) -> HabilitationRequest:
+    definition = CATALOGUE[api]
+    facts = RequestFacts(state=None, organization_is_active=principal.organization.is_active)
+    outcome = decide(Event.CREATE, facts, principal.actor)
+    chosen = definition.use_case(use_case)
+    now = utcnow()
+    request = HabilitationRequest(
+        api=api,
+        organization=principal.organization,
+        state=outcome.target,
+        stage=outcome.stage,
+        is_reopening=False,
+        intitule=chosen.intitule if chosen else "",
+        use_case=chosen.key if chosen else None,
+        departement_code=principal.organization.departement_code,
+        created_by_id=principal.user.id,
+        created_at=now,
+        last_event_at=now,
+    )
+    session.add(request)
+    _flush(session)
+    projet = definition.section("projet")
+    prefill = {"intitule": request.intitule, "use_case": request.use_case}
+    _write_section(session, request, projet, {k: v for k, v in prefill.items() if v}, principal)
+    _timeline(session, request, principal, outcome, reason=None, details={"use_case": request.use_case})
+    _flush(session)
+    return request
+
+
+def apply_event(
+    session: Session,
+    request: HabilitationRequest,
+    event: Event,
+    *,
+    principal: Principal,
+    reason: str | None = None,
+    sections: Iterable[str] = (),
+    expected_version: int | None = None,
+) -> TimelineEntry:
+    """Take ``event`` on ``request`` as ``principal``: the one entry point for every transition."""
+    if event is Event.CREATE:
+        raise TransitionNotAllowed("La création passe par create_request.")
+    outcome = decide(event, facts_for(request), principal.actor, reason)
+    _check_version(request, expected_version)
+    named_sections = (
+        _named_sections(request, sections) if Effect.REOPEN_NAMED_SECTIONS in outcome.effects else []
+    )
+    now = utcnow()
+    request.state = outcome.target
+    request.stage = outcome.stage
+    request.is_reopening = outcome.is_reopening
+    request.last_event_at = now
+    _flush(session)  # the version check happens here, before anything else is written
+
+    details: dict[str, Any] = {}
+    habilitation = None
+    if Effect.START_DEADLINE in outcome.effects:
+        request.deadline_started_at = now
+        request.first_submitted_at = request.first_submitted_at or now
+        for section in request.sections:
+            section.is_change_requested = False
+    if Effect.STOP_DEADLINE in outcome.effects:
+        request.deadline_started_at = None
+    if named_sections:
+        for section in named_sections:
+            section.is_change_requested = True
+            if section.status is SectionStatus.ATTESTED:
+                _drop_attestation(section)
+        details["sections"] = [s.key for s in named_sections]
+    if Effect.CREATE_HABILITATION in outcome.effects:
+        habilitation = _create_habilitation(session, request, principal, now)
+        details["habilitation"] = habilitation.number
+    if Effect.RESTORE_LAST_HABILITATION in outcome.effects:
+        restored = _restore_last_habilitation(request)
+        details["habilitation"] = restored.number
+    if Effect.REVOKE_HABILITATIONS in outcome.effects:
+        details["habilitations"] = _end_active_habilitations(request, HabilitationState.REVOKED, reason, now)
+    if Effect.RESET_CGU in outcome.effects:
+        request.cgu_version = request.cgu_sha256 = None
+        request.cgu_accepted_at = None
+        request.cgu_accepted_by_id = None
+    entry = _timeline(
+        session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation
+    )
+    _flush(session)
+    return entry
+
+
+def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[RequestSection]:
+    definition = api_definition(request)
+    wanted = set(keys)
+    known = {s.key for s in definition.sections_of(request.stage)}
+    if not wanted:
+        raise InvalidInput("Indiquez au moins une section à modifier.")
+    if unknown := wanted - known:
+        raise InvalidInput(f"Section inconnue pour cette étape : {', '.join(sorted(unknown))}.")
+    return [s for s in request.sections if s.stage is request.stage and s.key in wanted]
+
+
+def _drop_attestation(section: RequestSection) -> None:
+    section.status = SectionStatus.COMPLETE
+    section.attested_sha256 = None
+    section.attested_at = None
+    section.attested_by_id = None
+
+
+def _section_snapshot(section: RequestSection) -> dict[str, Any]:
+    return {
+        "data": section.data,
+        "status": section.status.value,
+        "attested_sha256": section.attested_sha256,
+        "attested_at": section.attested_at.isoformat() if section.attested_at else None,
+        "attested_by_id": section.attested_by_id,
+    }
+
+
+def _create_habilitation(
+    session: Session, request: HabilitationRequest, principal: Principal, now: datetime
+) -> Habilitation:
+    _end_active_habilitations(request, HabilitationState.OBSOLETE, None, now, stage=request.stage)
+    habilitation = Habilitation(
+        request=request,
+        stage=request.stage,
+        state=HabilitationState.ACTIVE,
+        snapshot={
+            "sections": {_snapshot_key(s.stage, s.key): _section_snapshot(s) for s in request.sections},
+            "request": {"intitule": request.intitule, "use_case": request.use_case},
+            "cgu": {"version": request.cgu_version, "sha256": request.cgu_sha256},
+        },
+        approved_by_id=principal.user.id,
+        created_at=now,
+    )
+    session.add(habilitation)
+    session.flush()
+    return habilitation
+
+
+def _end_active_habilitations(
+    request: HabilitationRequest,
+    state: HabilitationState,
+    reason: str | None,
+    now: datetime,
+    *,
+    stage: Stage | None = None,
+) -> list[str]:
+    ended = []
+    for habilitation in request.habilitations:
+        if habilitation.state is HabilitationState.ACTIVE and stage in (None, habilitation.stage):
+            habilitation.state = state
+            habilitation.ended_at = now
+            habilitation.end_reason = reason
+            ended.append(habilitation.number)
+    return ended
+
+
+def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
+    """Put back the current stage's sections as the last habilitation approved them."""
+    habilitation = latest_habilitation(request, request.stage)
+    assert habilitation is not None, "the workflow only restores when an habilitation exists"
+    saved = habilitation.snapshot["sections"]
+    for section in [s for s in request.sections if s.stage is request.stage]:
+        if _snapshot_key(section.stage, section.key) not in saved:
+            request.sections.remove(section)
+    for key, content in saved.items():
+        stage_value, section_key = key.split("/", 1)
+        if stage_value != request.stage.value:
+            continue
+        section = request.section(request.stage, section_key)
+        if section is None:
+            section = RequestSection(stage=request.stage, key=section_key)
+            request.sections.append(section)
+        section.data = content["data"]
+        section.status = SectionStatus(content["status"])
+        section.attested_sha256 = content["attested_sha256"]
+        section.attested_at = (
+            datetime.fromisoformat(content["attested_at"]) if content["attested_at"] else None
+        )
+        section.attested_by_id = content["attested_by_id"]
+        section.is_change_requested = False
+    request.intitule = habilitation.snapshot["request"]["intitule"]
+    request.use_case = habilitation.snapshot["request"]["use_case"]
+    request.cgu_version = habilitation.snapshot["cgu"]["version"]
+    request.cgu_sha256 = habilitation.snapshot["cgu"]["sha256"]
+    return habilitation
+
+
+# --- sections ------------------------------------------------------------------------------------------
+
+
+def section_is_editable(request: HabilitationRequest, definition: SectionDefinition) -> bool:
+    """Open sections: the request's current stage, while draft, or named by DGFiP while « À modifier »."""
+    if definition.stage is not request.stage or request.state not in EDITABLE:
+        return False
+    if request.state is State.CHANGES_REQUESTED:
+        section = request.section(definition.stage, definition.key)
+        return section is not None and section.is_change_requested
+    return True
+
+
+def _authorize_section(
+    request: HabilitationRequest, definition: SectionDefinition, principal: Principal
+) -> None:
+    if principal.actor is not definition.owner:
+        raise ActorNotAllowed(
+            f"La section « {definition.label} » est remplie par : {definition.owner.label}."
+        )
+    if not section_is_editable(request, definition):
+        raise TransitionNotAllowed(f"La section « {definition.label} » n'est pas modifiable en ce moment.")
+
+
+def _write_section(
+    session: Session,
+    request: HabilitationRequest,
+    definition: SectionDefinition,
+    data: dict[str, Any],
+    principal: Principal,
+) -> RequestSection:
+    section = request.section(definition.stage, definition.key)
+    if section is None:
+        section = RequestSection(
+            stage=definition.stage, key=definition.key, data={}, status=SectionStatus.EMPTY
+        )
+        request.sections.append(section)
+    section.data = data
+    section.status = status_after_save(definition, data)
+    section.attested_sha256 = None
+    section.attested_at = None
+    section.attested_by_id = None
+    section.updated_at = utcnow()
+    section.updated_by_id = principal.user.id
+    if definition.key == "projet":
+        request.intitule = data.get("intitule") or ""
+        request.use_case = data.get("use_case")
+    request.last_event_at = utcnow()
+    return section
+
+
+def save_section(
+    session: Session,
+    request: HabilitationRequest,
+    key: str,
+    data: dict[str, Any],
+    *,
+    principal: Principal,
+    expected_version: int | None,
+) -> RequestSection:
+    definition = api_definition(request).section(key)
+    _authorize_section(request, definition, principal)
+    _check_version(request, expected_version)
+    previous = request.section(definition.stage, key)
+    was_attested = previous is not None and previous.status is SectionStatus.ATTESTED
+    if previous is not None and previous.data == data:
+        return previous
+    section = _write_section(session, request, definition, data, principal)
+    _flush(session)
+    audit.record(
+        session,
+        "section.saved",
+        actor=principal.user,
+        organization_id=principal.organization.id,
+        object_type="habilitation_request",
+        object_id=request.id,
+        details={"section": key, "stage": definition.stage.value, "attestation_dropped": was_attested},
+    )
+    return section
+
+
+def attest_section(
+    session: Session,
+    request: HabilitationRequest,
+    key: str,
+    *,
+    principal: Principal,
+    expected_version: int | None,
+) -> RequestSection:
+    definition = api_definition(request).section(key)
+    _authorize_section(request, definition, principal)
+    _check_version(request, expected_version)
+    section = request.section(definition.stage, key)
+    if section is None or section.status is not SectionStatus.COMPLETE:
+        raise TransitionNotAllowed(
+            f"La section « {definition.label} » doit être complète pour être attestée."
+        )
+    now = utcnow()
+    section.status = SectionStatus.ATTESTED
+    section.attested_sha256 = content_sha256(section.data)
+    section.attested_at = now
+    section.attested_by_id = principal.user.id
+    request.last_event_at = now
+    _flush(session)
+    audit.record(
+        session,
+        "section.attested",
+        actor=principal.user,
+        organization_id=principal.organization.id,
+        object_type="habilitation_request",
+        object_id=request.id,
+        details={"section": key, "sha256": section.attested_sha256},
+    )
+    return section
+
+
+def accept_cgu(
+    session: Session, request: HabilitationRequest, *, principal: Principal, expected_version: int | None
+) -> None:
+    if principal.actor is not Actor.COLLECTIVITE:
+        raise ActorNotAllowed("Seule la collectivité accepte les conditions générales d'utilisation.")
+    if request.state not in EDITABLE:
+        raise TransitionNotAllowed(
+            "Les conditions générales ne peuvent être acceptées qu'avant la soumission."
+        )
+    _check_version(request, expected_version)
+    cgu = api_definition(request).current_cgu[request.stage]
+    now = utcnow()
+    request.cgu_version = cgu.version
+    request.cgu_sha256 = cgu.sha256
+    request.cgu_accepted_at = now
+    request.cgu_accepted_by_id = principal.user.id
+    request.last_event_at = now
+    _flush(session)
+    audit.record(
+        session,
+        "request.cgu_accepted",
+        actor=principal.user,
+        organization_id=principal.organization.id,
+        object_type="habilitation_request",
+        object_id=request.id,
+        details={"version": cgu.version, "sha256": cgu.sha256, "stage": request.stage.value},
+    )

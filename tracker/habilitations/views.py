@@ -1,0 +1,346 @@
+"""Request pages. Every view follows one order: load (404 if not visible) → authorize → validate the form →
+call one service → commit → redirect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from tracker.accounts.principal import Principal, current_principal
+from tracker.audit.services import record_access_refusal
+from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
+from tracker.catalogue.rules import validate_section
+from tracker.db import db
+from tracker.habilitations import queries, services
+from tracker.habilitations.forms import (
+    CguForm,
+    CreateRequestForm,
+    EventForm,
+    SimpleActionForm,
+    data_to_form,
+    form_to_data,
+    section_form_class,
+)
+from tracker.habilitations.models import HabilitationRequest
+from tracker.habilitations.workflow import (
+    RULES,
+    Actor,
+    Event,
+    ReasonRequired,
+    SectionStatus,
+    State,
+    WorkflowError,
+    available_events,
+)
+
+blueprint = Blueprint("habilitations", __name__)
+
+
+def _refuse(principal: Principal, error: WorkflowError, object_id: int) -> None:
+    """403s are security events: recorded (and committed) before answering."""
+    if error.http_status == 403:
+        record_access_refusal(
+            db.session, principal.user, principal.organization.id, "habilitation_request", object_id
+        )
+    else:
+        db.session.rollback()
+
+
+def _event_forms(hab_request: HabilitationRequest, principal: Principal) -> dict[Event, EventForm]:
+    forms = {}
+    for event in available_events(services.facts_for(hab_request), principal.actor):
+        form = EventForm(
+            prefix=event.value, formdata=None, version=hab_request.version, request_id=hab_request.id
+        )
+        if event is Event.REQUEST_CHANGES:
+            definition = services.api_definition(hab_request)
+            form.sections.choices = [(s.key, s.label) for s in definition.sections_of(hab_request.stage)]
+        forms[event] = form
+    return forms
+
+
+def _render_detail(
+    hab_request: HabilitationRequest,
+    principal: Principal,
+    *,
+    status: int = 200,
+    error: WorkflowError | None = None,
+    failed_form: tuple[Event, EventForm] | None = None,
+    cgu_form: CguForm | None = None,
+) -> tuple[str, int]:
+    definition = services.api_definition(hab_request)
+    event_forms = _event_forms(hab_request, principal)
+    if failed_form is not None:
+        event_forms[failed_form[0]] = failed_form[1]
+    timeline = queries.timeline(db.session, hab_request.id)
+    facts = services.facts_for(hab_request)
+    sections = [
+        {
+            "definition": section_definition,
+            "row": hab_request.section(section_definition.stage, section_definition.key),
+            "is_editable": principal.actor is section_definition.owner
+            and services.section_is_editable(hab_request, section_definition),
+        }
+        for section_definition in definition.sections
+        if section_definition.stage is hab_request.stage or section_definition.stage.value == "sandbox"
+    ]
+    attesters = queries.user_names(
+        db.session, {s["row"].attested_by_id for s in sections if s["row"] and s["row"].attested_by_id}
+    )
+    can_accept_cgu = principal.actor is Actor.COLLECTIVITE and hab_request.state in (
+        State.DRAFT,
+        State.CHANGES_REQUESTED,
+    )
+    return render_template(
+        "habilitations/detail.html",
+        hab_request=hab_request,
+        principal=principal,
+        definition=definition,
+        sections=sections,
+        attesters=attesters,
+        event_forms=event_forms,
+        rules=RULES,
+        timeline=timeline,
+        blockers=facts.submission_blockers if Event.SUBMIT in event_forms else (),
+        error=error,
+        cgu=definition.current_cgu[hab_request.stage],
+        cgu_form=cgu_form
+        or (CguForm(formdata=None, version=hab_request.version) if can_accept_cgu else None),
+        action_form=SimpleActionForm(formdata=None, version=hab_request.version),
+        habilitations=hab_request.habilitations,
+    ), status
+
+
+@blueprint.route("/demandes/nouvelle", methods=["GET", "POST"])
+@login_required
+def create() -> Response | tuple[str, int]:
+    principal = current_principal()
+    if principal.actor is not Actor.COLLECTIVITE:
+        abort(403)
+    form = CreateRequestForm(use_cases=[(u.key, u.label) for u in IMPOT_PARTICULIER.use_cases])
+    if form.validate_on_submit():
+        try:
+            hab_request = services.create_request(
+                db.session, principal=principal, use_case=form.use_case.data
+            )
+        except WorkflowError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(
+                f"La demande {hab_request.number} est créée. Complétez maintenant la section « Mon projet ».",
+                "success",
+            )
+            return redirect(url_for("habilitations.section", request_id=hab_request.id, key="projet"))
+    return render_template("habilitations/new.html", form=form, api=IMPOT_PARTICULIER), (
+        422 if form.errors or form.form_errors else 200
+    )
+
+
+@blueprint.route("/demandes/<int:request_id>")
+@login_required
+def detail(request_id: int) -> tuple[str, int]:
+    principal = current_principal()
+    return _render_detail(queries.get_visible_request(db.session, principal, request_id), principal)
+
+
+@blueprint.route("/demandes/aller")
+@login_required
+def go_to() -> Response:
+    """Quick access by number (« D123 » or « 123 »): the same 404 for a foreign or a missing request."""
+    principal = current_principal()
+    request_id = queries.parse_request_number(request.args.get("numero", ""))
+    if request_id is None:
+        flash("Saisissez un numéro de demande, par exemple D123.", "error")
+        return redirect(url_for("main.dashboard"))
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+@blueprint.route("/demandes/<int:request_id>/evenements/<event_name>", methods=["POST"])
+@login_required
+def take_event(request_id: int, event_name: str) -> Response | tuple[str, int]:
+    principal = current_principal()
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    try:
+        event = Event(event_name)
+    except ValueError:
+        abort(404)
+    form = EventForm(prefix=event.value)
+    if form.request_id.data and form.request_id.data != str(hab_request.id):
+        abort(404)  # a hidden field naming another request is treated like a foreign URL
+    if not form.validate_on_submit():
+        db.session.rollback()
+        return _render_detail(hab_request, principal, status=422, failed_form=(event, form))
+    try:
+        services.apply_event(
+            db.session,
+            hab_request,
+            event,
+            principal=principal,
+            reason=form.reason.data,
+            sections=form.sections.data or (),
+            expected_version=form.expected_version,
+        )
+    except WorkflowError as error:
+        _refuse(principal, error, hab_request.id)
+        if error.http_status == 403:
+            abort(403)
+        hab_request = queries.get_visible_request(db.session, principal, request_id)
+        if error.http_status == 422:
+            # The reason or the named sections were refused: say so next to that field.
+            target = form.reason if isinstance(error, ReasonRequired) else form.sections
+            target.errors = [error.message]
+            return _render_detail(hab_request, principal, status=422, failed_form=(event, form))
+        return _render_detail(hab_request, principal, status=error.http_status, error=error)
+    db.session.commit()
+    flash(f"{RULES[event].label} : c'est fait.", "success")
+    return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+@blueprint.route("/demandes/<int:request_id>/cgu", methods=["POST"])
+@login_required
+def accept_cgu(request_id: int) -> Response | tuple[str, int]:
+    principal = current_principal()
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    form = CguForm()
+    if not form.validate_on_submit():
+        return _render_detail(hab_request, principal, status=422, cgu_form=form)
+    try:
+        services.accept_cgu(
+            db.session, hab_request, principal=principal, expected_version=form.expected_version
+        )
+    except WorkflowError as error:
+        _refuse(principal, error, hab_request.id)
+        if error.http_status == 403:
+            abort(403)
+        hab_request = queries.get_visible_request(db.session, principal, request_id)
+        return _render_detail(hab_request, principal, status=error.http_status, error=error)
+    db.session.commit()
+    flash("Conditions générales acceptées et engagements enregistrés.", "success")
+    return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+def _section_definition(hab_request: HabilitationRequest, key: str) -> Any:
+    definition = CATALOGUE[hab_request.api]
+    if key not in {s.key for s in definition.sections}:
+        abort(404)
+    return definition.section(key)
+
+
+@blueprint.route("/demandes/<int:request_id>/sections/<key>", methods=["GET", "POST"])
+@login_required
+def section(request_id: int, key: str) -> Response | tuple[str, int]:
+    principal = current_principal()
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    definition = _section_definition(hab_request, key)
+    row = hab_request.section(definition.stage, key)
+    form_class = section_form_class(definition)
+    status = 200
+    catalogue_errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = form_class()
+        if form.validate_on_submit():
+            data = form_to_data(form, definition)
+            try:
+                services.save_section(
+                    db.session,
+                    hab_request,
+                    key,
+                    data,
+                    principal=principal,
+                    expected_version=form.expected_version,
+                )
+            except WorkflowError as error:
+                _refuse(principal, error, hab_request.id)
+                if error.http_status == 403:
+                    abort(403)
+                form.form_errors.append(error.message)
+                status = error.http_status
+            else:
+                db.session.commit()
+                wants_next = request.form.get("action") == "next"
+                catalogue_errors = validate_section(definition, data) if wants_next else {}
+                if not catalogue_errors:
+                    flash(f"Section « {definition.label} » enregistrée.", "success")
+                    if wants_next:
+                        return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+                    return redirect(url_for("habilitations.section", request_id=hab_request.id, key=key))
+                for field_key, message in catalogue_errors.items():
+                    form[field_key].errors = [*form[field_key].errors, message]
+                form.version.data = str(hab_request.version)
+                status = 422
+        else:
+            status = 422
+    else:
+        form = form_class(
+            formdata=None,
+            data={**data_to_form(row.data if row else {}, definition), "version": hab_request.version},
+        )
+    is_editable = principal.actor is definition.owner and services.section_is_editable(
+        hab_request, definition
+    )
+    return render_template(
+        "habilitations/section.html",
+        hab_request=hab_request,
+        definition=definition,
+        row=row,
+        form=form,
+        is_editable=is_editable,
+        SectionStatus=SectionStatus,
+    ), status
+
+
+@blueprint.route("/demandes/<int:request_id>/sections/<key>/attestation", methods=["POST"])
+@login_required
+def attest(request_id: int, key: str) -> Response | tuple[str, int]:
+    principal = current_principal()
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    _section_definition(hab_request, key)
+    form = SimpleActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        section_row = services.attest_section(
+            db.session, hab_request, key, principal=principal, expected_version=form.expected_version
+        )
+    except WorkflowError as error:
+        _refuse(principal, error, hab_request.id)
+        if error.http_status == 403:
+            abort(403)
+        hab_request = queries.get_visible_request(db.session, principal, request_id)
+        return _render_detail(hab_request, principal, status=error.http_status, error=error)
+    db.session.commit()
+    flash(f"Section attestée (empreinte SHA-256 {section_row.attested_sha256[:12]}…).", "success")
+    return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+@blueprint.route("/instruction")
+@login_required
+def instruction_list() -> str:
+    principal = current_principal()
+    if not principal.is_dgfip:
+        abort(403)
+    chosen = request.args.getlist("etat")
+    states = [State(value) for value in chosen if value in {s.value for s in State}] or [
+        State.SUBMITTED,
+        State.CHANGES_REQUESTED,
+    ]
+    try:
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    rows, total = queries.instruction_requests(db.session, principal, states=states, page=page)
+    return render_template(
+        "habilitations/instruction_list.html",
+        rows=rows,
+        total=total,
+        page=page,
+        page_size=queries.PAGE_SIZE,
+        states=states,
+        all_states=list(State),
+    )

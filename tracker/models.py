@@ -1,0 +1,23 @@
+"""Every table, imported in one place so Alembic and the tests see the whole metadata."""
+
+from tracker.accounts.models import AuthSession, Invitation, Membership, Organization, User
+from tracker.audit.models import AuditChainHead, AuditEntry
+from tracker.db import Base
+from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection, TimelineEntry
+from tracker.notify.models import OutboxMessage
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEntry",
+    "AuthSession",
+    "Base",
+    "Habilitation",
+    "HabilitationRequest",
+    "Invitation",
+    "Membership",
+    "Organization",
+    "OutboxMessage",
+    "RequestSection",
+    "TimelineEntry",
+    "User",
+]

@@ -1,0 +1,29 @@
+"""Template globals: enums with their display metadata, deadline helpers, the acting principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g
+
+from tracker.db import utcnow
+from tracker.habilitations.deadlines import deadline_status, instruction_deadline
+from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State
+
+
+def register_templating(app: Flask) -> None:
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {
+            "principal": g.get("principal"),
+            "State": State,
+            "Stage": Stage,
+            "Event": Event,
+            "Actor": Actor,
+            "SectionStatus": SectionStatus,
+            "instruction_deadline": instruction_deadline,
+            "deadline_status": lambda started_at: deadline_status(started_at, utcnow()),
+        }
