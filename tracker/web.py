@@ -13,6 +13,7 @@ from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from tracker.audit.services import record_access_refusal
 from tracker.db import db
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,11 @@ def register_web(app: Flask) -> None:
         status = error.code or 500
         if status == 500:
             return render_error(500)
-        description = error.description if getattr(error, "is_french", False) else None
-        return render_error(status, description)
+        principal = g.get("principal")
+        if status == 403 and principal is not None:
+            # Every refusal of access is a security event, kept even though the request fails.
+            record_access_refusal(db.session, principal.user, principal.organization.id, "route", request.path)
+        return render_error(status)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError) -> Response:

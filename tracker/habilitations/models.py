@@ -72,9 +72,7 @@ class HabilitationRequest(Base):
     sections: Mapped[list[RequestSection]] = relationship(
         back_populates="request", order_by="RequestSection.id", cascade="all, delete-orphan"
     )
-    habilitations: Mapped[list[Habilitation]] = relationship(
-        back_populates="request", order_by="Habilitation.id"
-    )
+    habilitations: Mapped[list[Habilitation]] = relationship(back_populates="request", order_by="Habilitation.id")
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

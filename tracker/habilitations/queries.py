@@ -51,9 +51,7 @@ def get_visible_request(session: Session, principal: Principal, request_id: int)
         .where(HabilitationRequest.id == request_id, visible_requests(principal))
     ).scalar_one_or_none()
     if request is None:
-        exists = session.execute(
-            select(HabilitationRequest.id).where(HabilitationRequest.id == request_id)
-        ).first()
+        exists = session.execute(select(HabilitationRequest.id).where(HabilitationRequest.id == request_id)).first()
         if exists is not None:
             record_access_refusal(
                 session, principal.user, principal.organization.id, "habilitation_request", request_id
@@ -151,9 +149,7 @@ def instruction_requests(
     condition = visible_requests(principal)
     if states:
         condition = condition & HabilitationRequest.state.in_(states)
-    total = session.execute(
-        select(func.count()).select_from(HabilitationRequest).where(condition)
-    ).scalar_one()
+    total = session.execute(select(func.count()).select_from(HabilitationRequest).where(condition)).scalar_one()
     query = (
         _row_query()
         .where(condition)

@@ -45,9 +45,7 @@ class StaleRequest(WorkflowError):
     http_status = 409
 
     def __init__(self) -> None:
-        super().__init__(
-            "Quelqu'un a modifié cette demande entre-temps : rechargez la page avant de recommencer."
-        )
+        super().__init__("Quelqu'un a modifié cette demande entre-temps : rechargez la page avant de recommencer.")
 
 
 class InvalidInput(WorkflowError):
@@ -207,9 +205,7 @@ def apply_event(
         raise TransitionNotAllowed("La création passe par create_request.")
     outcome = decide(event, facts_for(request), principal.actor, reason)
     _check_version(request, expected_version)
-    named_sections = (
-        _named_sections(request, sections) if Effect.REOPEN_NAMED_SECTIONS in outcome.effects else []
-    )
+    named_sections = _named_sections(request, sections) if Effect.REOPEN_NAMED_SECTIONS in outcome.effects else []
     now = utcnow()
     request.state = outcome.target
     request.stage = outcome.stage
@@ -244,9 +240,7 @@ def apply_event(
         request.cgu_version = request.cgu_sha256 = None
         request.cgu_accepted_at = None
         request.cgu_accepted_by_id = None
-    entry = _timeline(
-        session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation
-    )
+    entry = _timeline(session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation)
     _flush(session)
     return entry
 
@@ -337,9 +331,7 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
         section.data = content["data"]
         section.status = SectionStatus(content["status"])
         section.attested_sha256 = content["attested_sha256"]
-        section.attested_at = (
-            datetime.fromisoformat(content["attested_at"]) if content["attested_at"] else None
-        )
+        section.attested_at = datetime.fromisoformat(content["attested_at"]) if content["attested_at"] else None
         section.attested_by_id = content["attested_by_id"]
         section.is_change_requested = False
     request.intitule = habilitation.snapshot["request"]["intitule"]
@@ -362,13 +354,9 @@ def section_is_editable(request: HabilitationRequest, definition: SectionDefinit
     return True
 
 
-def _authorize_section(
-    request: HabilitationRequest, definition: SectionDefinition, principal: Principal
-) -> None:
+def _authorize_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> None:
     if principal.actor is not definition.owner:
-        raise ActorNotAllowed(
-            f"La section « {definition.label} » est remplie par : {definition.owner.label}."
-        )
+        raise ActorNotAllowed(f"La section « {definition.label} » est remplie par : {definition.owner.label}.")
     if not section_is_editable(request, definition):
         raise TransitionNotAllowed(f"La section « {definition.label} » n'est pas modifiable en ce moment.")
 
@@ -382,9 +370,7 @@ def _write_section(
 ) -> RequestSection:
     section = request.section(definition.stage, definition.key)
     if section is None:
-        section = RequestSection(
-            stage=definition.stage, key=definition.key, data={}, status=SectionStatus.EMPTY
-        )
+        section = RequestSection(stage=definition.stage, key=definition.key, data={}, status=SectionStatus.EMPTY)
         request.sections.append(section)
     section.data = data
     section.status = status_after_save(definition, data)
@@ -443,9 +429,7 @@ def attest_section(
     _check_version(request, expected_version)
     section = request.section(definition.stage, key)
     if section is None or section.status is not SectionStatus.COMPLETE:
-        raise TransitionNotAllowed(
-            f"La section « {definition.label} » doit être complète pour être attestée."
-        )
+        raise TransitionNotAllowed(f"La section « {definition.label} » doit être complète pour être attestée.")
     now = utcnow()
     section.status = SectionStatus.ATTESTED
     section.attested_sha256 = content_sha256(section.data)
@@ -471,9 +455,7 @@ def accept_cgu(
     if principal.actor is not Actor.COLLECTIVITE:
         raise ActorNotAllowed("Seule la collectivité accepte les conditions générales d'utilisation.")
     if request.state not in EDITABLE:
-        raise TransitionNotAllowed(
-            "Les conditions générales ne peuvent être acceptées qu'avant la soumission."
-        )
+        raise TransitionNotAllowed("Les conditions générales ne peuvent être acceptées qu'avant la soumission.")
     _check_version(request, expected_version)
     cgu = api_definition(request).current_cgu[request.stage]
     now = utcnow()

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import login_required
 
 from tracker.accounts.principal import Principal, current_principal
-from tracker.audit.services import record_access_refusal
 from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
 from tracker.catalogue.rules import validate_section
 from tracker.db import db
@@ -30,6 +29,7 @@ from tracker.habilitations.workflow import (
     Actor,
     Event,
     ReasonRequired,
+    RequestFacts,
     SectionStatus,
     State,
     WorkflowError,
@@ -39,22 +39,19 @@ from tracker.habilitations.workflow import (
 blueprint = Blueprint("habilitations", __name__)
 
 
-def _refuse(principal: Principal, error: WorkflowError, object_id: int) -> None:
-    """403s are security events: recorded (and committed) before answering."""
+def _refuse(error: WorkflowError) -> None:
+    """Undo what the refused service call touched; a 403 is answered (and audited) by the error handler."""
+    db.session.rollback()
     if error.http_status == 403:
-        record_access_refusal(
-            db.session, principal.user, principal.organization.id, "habilitation_request", object_id
-        )
-    else:
-        db.session.rollback()
+        abort(403)
 
 
-def _event_forms(hab_request: HabilitationRequest, principal: Principal) -> dict[Event, EventForm]:
+def _event_forms(
+    hab_request: HabilitationRequest, principal: Principal, facts: RequestFacts
+) -> dict[Event, EventForm]:
     forms = {}
-    for event in available_events(services.facts_for(hab_request), principal.actor):
-        form = EventForm(
-            prefix=event.value, formdata=None, version=hab_request.version, request_id=hab_request.id
-        )
+    for event in available_events(facts, principal.actor):
+        form = EventForm(prefix=event.value, formdata=None, version=hab_request.version, request_id=hab_request.id)
         if event is Event.REQUEST_CHANGES:
             definition = services.api_definition(hab_request)
             form.sections.choices = [(s.key, s.label) for s in definition.sections_of(hab_request.stage)]
@@ -72,11 +69,11 @@ def _render_detail(
     cgu_form: CguForm | None = None,
 ) -> tuple[str, int]:
     definition = services.api_definition(hab_request)
-    event_forms = _event_forms(hab_request, principal)
+    facts = services.facts_for(hab_request)
+    event_forms = _event_forms(hab_request, principal, facts)
     if failed_form is not None:
         event_forms[failed_form[0]] = failed_form[1]
     timeline = queries.timeline(db.session, hab_request.id)
-    facts = services.facts_for(hab_request)
     sections = [
         {
             "definition": section_definition,
@@ -107,8 +104,7 @@ def _render_detail(
         blockers=facts.submission_blockers if Event.SUBMIT in event_forms else (),
         error=error,
         cgu=definition.current_cgu[hab_request.stage],
-        cgu_form=cgu_form
-        or (CguForm(formdata=None, version=hab_request.version) if can_accept_cgu else None),
+        cgu_form=cgu_form or (CguForm(formdata=None, version=hab_request.version) if can_accept_cgu else None),
         action_form=SimpleActionForm(formdata=None, version=hab_request.version),
         habilitations=hab_request.habilitations,
     ), status
@@ -123,9 +119,7 @@ def create() -> Response | tuple[str, int]:
     form = CreateRequestForm(use_cases=[(u.key, u.label) for u in IMPOT_PARTICULIER.use_cases])
     if form.validate_on_submit():
         try:
-            hab_request = services.create_request(
-                db.session, principal=principal, use_case=form.use_case.data
-            )
+            hab_request = services.create_request(db.session, principal=principal, use_case=form.use_case.data)
         except WorkflowError as error:
             db.session.rollback()
             form.form_errors.append(error.message)
@@ -187,9 +181,7 @@ def take_event(request_id: int, event_name: str) -> Response | tuple[str, int]:
             expected_version=form.expected_version,
         )
     except WorkflowError as error:
-        _refuse(principal, error, hab_request.id)
-        if error.http_status == 403:
-            abort(403)
+        _refuse(error)
         hab_request = queries.get_visible_request(db.session, principal, request_id)
         if error.http_status == 422:
             # The reason or the named sections were refused: say so next to that field.
@@ -211,13 +203,9 @@ def accept_cgu(request_id: int) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return _render_detail(hab_request, principal, status=422, cgu_form=form)
     try:
-        services.accept_cgu(
-            db.session, hab_request, principal=principal, expected_version=form.expected_version
-        )
+        services.accept_cgu(db.session, hab_request, principal=principal, expected_version=form.expected_version)
     except WorkflowError as error:
-        _refuse(principal, error, hab_request.id)
-        if error.http_status == 403:
-            abort(403)
+        _refuse(error)
         hab_request = queries.get_visible_request(db.session, principal, request_id)
         return _render_detail(hab_request, principal, status=error.http_status, error=error)
     db.session.commit()
@@ -256,9 +244,7 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
                     expected_version=form.expected_version,
                 )
             except WorkflowError as error:
-                _refuse(principal, error, hab_request.id)
-                if error.http_status == 403:
-                    abort(403)
+                _refuse(error)
                 form.form_errors.append(error.message)
                 status = error.http_status
             else:
@@ -281,9 +267,7 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
             formdata=None,
             data={**data_to_form(row.data if row else {}, definition), "version": hab_request.version},
         )
-    is_editable = principal.actor is definition.owner and services.section_is_editable(
-        hab_request, definition
-    )
+    is_editable = principal.actor is definition.owner and services.section_is_editable(hab_request, definition)
     return render_template(
         "habilitations/section.html",
         hab_request=hab_request,
@@ -309,9 +293,7 @@ def attest(request_id: int, key: str) -> Response | tuple[str, int]:
             db.session, hab_request, key, principal=principal, expected_version=form.expected_version
         )
     except WorkflowError as error:
-        _refuse(principal, error, hab_request.id)
-        if error.http_status == 403:
-            abort(403)
+        _refuse(error)
         hab_request = queries.get_visible_request(db.session, principal, request_id)
         return _render_detail(hab_request, principal, status=error.http_status, error=error)
     db.session.commit()

@@ -461,9 +461,7 @@ def decide(event: Event, facts: RequestFacts, actor: Actor, reason: str | None =
     rule = RULES[event]
     if actor not in rule.actors:
         raise ActorNotAllowed(f"« {rule.label} » n'est pas permis à : {actor.label}.")
-    branch = next(
-        (b for b in rule.branches if facts.state in rule.sources_for(actor) and b.applies_to(facts)), None
-    )
+    branch = next((b for b in rule.branches if facts.state in rule.sources_for(actor) and b.applies_to(facts)), None)
     if branch is None:
         raise TransitionNotAllowed(f"« {rule.label} » est impossible : la demande est {_describe(facts)}.")
     problems = tuple(problem for guard in rule.guards for problem in guard.problems(facts))
@@ -507,6 +505,4 @@ def arrows() -> Iterator[Arrow]:
     for event, rule in RULES.items():
         for branch in rule.branches:
             for source in sorted(branch.sources, key=lambda s: "" if s is None else s.value):
-                yield Arrow(
-                    source, branch.target, event, branch.when.label if branch.when else None, branch.stage
-                )
+                yield Arrow(source, branch.target, event, branch.when.label if branch.when else None, branch.stage)

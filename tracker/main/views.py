@@ -41,5 +41,9 @@ def healthz() -> tuple[Response, int]:
 @blueprint.route("/aide/cycle-de-vie")
 def lifecycle_help() -> str:
     return render_template(
-        "main/lifecycle.html", rules=RULES.values(), actors=list(Actor), diagram_svg=diagram.render_svg()
+        "main/lifecycle.html",
+        rules=RULES.values(),
+        actors=list(Actor),
+        numbers=diagram.event_numbers(),
+        diagram_svg=diagram.render_svg(),
     )

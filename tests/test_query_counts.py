@@ -1,0 +1,80 @@
+"""Pages run a fixed number of SQL statements, whatever the size of what they show (no N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask.testing import FlaskClient
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from factories import login, make_organization, make_user, principal_for
+from tracker.accounts.models import OrganizationKind
+from tracker.habilitations import services
+from tracker.habilitations.workflow import Event
+
+
+@contextmanager
+def count_statements(connection: Connection) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def _record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", _record)
+    try:
+        yield statements
+    finally:
+        event.remove(connection, "before_cursor_execute", _record)
+
+
+def _request_with_history(session: Session, dpo, instructeur, rounds: int):  # type: ignore[no-untyped-def]
+    request = services.create_request(session, principal=dpo, use_case="cantine_scolaire")
+    services.save_section(
+        session,
+        request,
+        "projet",
+        {"intitule": "Cantine", "description": "Tarifs."},
+        principal=dpo,
+        expected_version=None,
+    )
+    for round_number in range(rounds):
+        services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+        services.accept_cgu(session, request, principal=dpo, expected_version=None)
+        services.apply_event(session, request, Event.SUBMIT, principal=dpo)
+        services.apply_event(
+            session,
+            request,
+            Event.REQUEST_CHANGES,
+            principal=instructeur,
+            reason=f"Tour {round_number}",
+            sections=["projet"],
+        )
+    services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+    session.commit()
+    return request
+
+
+def _statements_for_detail(client: FlaskClient, connection: Connection, request_id: int) -> int:
+    client.get(f"/demandes/{request_id}")  # warm-up: the session's last-seen touch may write once
+    with count_statements(connection) as statements:
+        response = client.get(f"/demandes/{request_id}")
+    assert response.status_code == 200
+    return len(statements)
+
+
+def test_request_page_statement_count_does_not_grow_with_the_timeline(
+    client: FlaskClient, session: Session, connection: Connection
+) -> None:
+    dpo = principal_for(make_user(session, make_organization(session, OrganizationKind.COLLECTIVITE)))
+    instructeur = principal_for(make_user(session, make_organization(session, OrganizationKind.DGFIP)))
+    short = _request_with_history(session, dpo, instructeur, rounds=1)
+    long = _request_with_history(session, dpo, instructeur, rounds=10)
+    login(client, session, dpo.user)
+    # auth session with user and membership, request with its parties, sections, habilitations,
+    # timeline, attesters' names: six statements, however long the timeline.
+    assert _statements_for_detail(client, connection, short.id) == 6
+    assert _statements_for_detail(client, connection, long.id) == 6
