@@ -1,6 +1,6 @@
 """foundation
 
-Revision ID: 43117c93887c
+Revision ID: f1c25bd340b8
 Revises:
 Create Date: 2026-11-28
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "43117c93887c"
+revision: str = "f1c25bd340b8"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -73,9 +73,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("siret", name=op.f("uq_organizations_siret")),
     )
     with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_organizations_departement_code"), ["departement_code"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_organizations_departement_code"), ["departement_code"], unique=False)
         batch_op.create_index("ix_organizations_name", ["name"], unique=False)
 
     op.create_table(
@@ -118,12 +116,7 @@ def upgrade() -> None:
         sa.Column(
             "stage",
             sa.Enum(
-                "sandbox",
-                "production",
-                name="request_stage",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "sandbox", "production", name="request_stage", native_enum=False, create_constraint=True, length=32
             ),
             nullable=False,
         ),
@@ -154,14 +147,10 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["editeur_id"],
-            ["organizations.id"],
-            name=op.f("fk_habilitation_requests_editeur_id_organizations"),
+            ["editeur_id"], ["organizations.id"], name=op.f("fk_habilitation_requests_editeur_id_organizations")
         ),
         sa.ForeignKeyConstraint(
-            ["hebergeur_id"],
-            ["organizations.id"],
-            name=op.f("fk_habilitation_requests_hebergeur_id_organizations"),
+            ["hebergeur_id"], ["organizations.id"], name=op.f("fk_habilitation_requests_hebergeur_id_organizations")
         ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -171,19 +160,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_habilitation_requests")),
     )
     with op.batch_alter_table("habilitation_requests", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_habilitation_requests_departement_state", ["departement_code", "state"], unique=False
-        )
+        batch_op.create_index("ix_habilitation_requests_departement_state", ["departement_code", "state"], unique=False)
         batch_op.create_index(batch_op.f("ix_habilitation_requests_editeur_id"), ["editeur_id"], unique=False)
-        batch_op.create_index(
-            "ix_habilitation_requests_first_submitted_at", ["first_submitted_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_habilitation_requests_hebergeur_id"), ["hebergeur_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_habilitation_requests_organization_id"), ["organization_id"], unique=False
-        )
+        batch_op.create_index("ix_habilitation_requests_first_submitted_at", ["first_submitted_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_habilitation_requests_hebergeur_id"), ["hebergeur_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_habilitation_requests_organization_id"), ["organization_id"], unique=False)
         batch_op.create_index("ix_habilitation_requests_state_stage", ["state", "stage"], unique=False)
 
     op.create_table(
@@ -193,25 +174,13 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.Integer(), nullable=False),
         sa.Column(
             "role",
-            sa.Enum(
-                "admin",
-                "member",
-                name="membership_role",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
-            ),
+            sa.Enum("admin", "member", name="membership_role", native_enum=False, create_constraint=True, length=32),
             nullable=False,
         ),
         sa.Column(
             "dgfip_function",
             sa.Enum(
-                "instructeur",
-                "rapporteur",
-                name="dgfip_function",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "instructeur", "rapporteur", name="dgfip_function", native_enum=False, create_constraint=True, length=32
             ),
             nullable=True,
         ),
@@ -226,9 +195,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
-        sa.UniqueConstraint(
-            "user_id", "organization_id", name=op.f("uq_memberships_user_id_organization_id")
-        ),
+        sa.UniqueConstraint("user_id", "organization_id", name=op.f("uq_memberships_user_id_organization_id")),
     )
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_memberships_organization_id"), ["organization_id"], unique=False)
@@ -266,12 +233,7 @@ def upgrade() -> None:
         sa.Column(
             "stage",
             sa.Enum(
-                "sandbox",
-                "production",
-                name="request_stage",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "sandbox", "production", name="request_stage", native_enum=False, create_constraint=True, length=32
             ),
             nullable=False,
         ),
@@ -295,23 +257,16 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("end_reason", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["approved_by_id"],
-            ["users.id"],
-            name=op.f("fk_habilitations_approved_by_id_users"),
-            ondelete="SET NULL",
+            ["approved_by_id"], ["users.id"], name=op.f("fk_habilitations_approved_by_id_users"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
-            ["request_id"],
-            ["habilitation_requests.id"],
-            name=op.f("fk_habilitations_request_id_habilitation_requests"),
+            ["request_id"], ["habilitation_requests.id"], name=op.f("fk_habilitations_request_id_habilitation_requests")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_habilitations")),
     )
     with op.batch_alter_table("habilitations", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_habilitations_request_id"), ["request_id"], unique=False)
-        batch_op.create_index(
-            "ix_habilitations_request_stage_state", ["request_id", "stage", "state"], unique=False
-        )
+        batch_op.create_index("ix_habilitations_request_stage_state", ["request_id", "stage", "state"], unique=False)
 
     op.create_table(
         "invitations",
@@ -320,25 +275,13 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column(
             "role",
-            sa.Enum(
-                "admin",
-                "member",
-                name="membership_role",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
-            ),
+            sa.Enum("admin", "member", name="membership_role", native_enum=False, create_constraint=True, length=32),
             nullable=False,
         ),
         sa.Column(
             "dgfip_function",
             sa.Enum(
-                "instructeur",
-                "rapporteur",
-                name="dgfip_function",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "instructeur", "rapporteur", name="dgfip_function", native_enum=False, create_constraint=True, length=32
             ),
             nullable=True,
         ),
@@ -351,10 +294,7 @@ def upgrade() -> None:
         sa.Column("accepted_user_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("email = lower(email)", name=op.f("ck_invitations_email_lowercase")),
         sa.ForeignKeyConstraint(
-            ["accepted_user_id"],
-            ["users.id"],
-            name=op.f("fk_invitations_accepted_user_id_users"),
-            ondelete="SET NULL",
+            ["accepted_user_id"], ["users.id"], name=op.f("fk_invitations_accepted_user_id_users"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
             ["habilitation_request_id"],
@@ -363,10 +303,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["invited_by_id"],
-            ["users.id"],
-            name=op.f("fk_invitations_invited_by_id_users"),
-            ondelete="SET NULL",
+            ["invited_by_id"], ["users.id"], name=op.f("fk_invitations_invited_by_id_users"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -393,13 +330,7 @@ def upgrade() -> None:
         sa.Column(
             "status",
             sa.Enum(
-                "pending",
-                "sent",
-                "failed",
-                name="outbox_status",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "pending", "sent", "failed", name="outbox_status", native_enum=False, create_constraint=True, length=32
             ),
             nullable=False,
         ),
@@ -420,9 +351,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
     )
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_messages_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
-        )
+        batch_op.create_index("ix_outbox_messages_status_next_attempt_at", ["status", "next_attempt_at"], unique=False)
 
     op.create_table(
         "request_sections",
@@ -431,12 +360,7 @@ def upgrade() -> None:
         sa.Column(
             "stage",
             sa.Enum(
-                "sandbox",
-                "production",
-                name="request_stage",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "sandbox", "production", name="request_stage", native_enum=False, create_constraint=True, length=32
             ),
             nullable=False,
         ),
@@ -463,10 +387,7 @@ def upgrade() -> None:
         sa.Column("attested_by_id", sa.Integer(), nullable=True),
         sa.Column("is_change_requested", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["attested_by_id"],
-            ["users.id"],
-            name=op.f("fk_request_sections_attested_by_id_users"),
-            ondelete="SET NULL",
+            ["attested_by_id"], ["users.id"], name=op.f("fk_request_sections_attested_by_id_users"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
             ["request_id"],
@@ -475,15 +396,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["updated_by_id"],
-            ["users.id"],
-            name=op.f("fk_request_sections_updated_by_id_users"),
-            ondelete="SET NULL",
+            ["updated_by_id"], ["users.id"], name=op.f("fk_request_sections_updated_by_id_users"), ondelete="SET NULL"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_request_sections")),
-        sa.UniqueConstraint(
-            "request_id", "stage", "key", name=op.f("uq_request_sections_request_id_stage_key")
-        ),
+        sa.UniqueConstraint("request_id", "stage", "key", name=op.f("uq_request_sections_request_id_stage_key")),
     )
     op.create_table(
         "timeline_entries",
@@ -520,7 +436,7 @@ def upgrade() -> None:
                 "refused",
                 "archived",
                 "revoked",
-                name="request_state",
+                name="from_state",
                 native_enum=False,
                 create_constraint=True,
                 length=32,
@@ -537,7 +453,7 @@ def upgrade() -> None:
                 "refused",
                 "archived",
                 "revoked",
-                name="request_state",
+                name="to_state",
                 native_enum=False,
                 create_constraint=True,
                 length=32,
@@ -547,12 +463,7 @@ def upgrade() -> None:
         sa.Column(
             "stage",
             sa.Enum(
-                "sandbox",
-                "production",
-                name="request_stage",
-                native_enum=False,
-                create_constraint=True,
-                length=32,
+                "sandbox", "production", name="request_stage", native_enum=False, create_constraint=True, length=32
             ),
             nullable=False,
         ),
@@ -573,9 +484,7 @@ def upgrade() -> None:
             name=op.f("fk_timeline_entries_actor_organization_id_organizations"),
         ),
         sa.ForeignKeyConstraint(
-            ["habilitation_id"],
-            ["habilitations.id"],
-            name=op.f("fk_timeline_entries_habilitation_id_habilitations"),
+            ["habilitation_id"], ["habilitations.id"], name=op.f("fk_timeline_entries_habilitation_id_habilitations")
         ),
         sa.ForeignKeyConstraint(
             ["request_id"],
@@ -586,9 +495,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_timeline_entries")),
     )
     with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_timeline_entries_request_created", ["request_id", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_timeline_entries_request_created", ["request_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
