@@ -19,6 +19,7 @@ DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "tracker.sqlite3"
 UNSAFE_SECRET_KEYS = frozenset({"", "dev", "changeme", "change-me", "secret", "development-only-secret-key"})
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key"
 DEFAULT_DEMO_PASSWORD = "Démo-Habilitations-2026"
+KNOWN_ENVIRONMENTS = frozenset({"development", "production"})
 
 
 class UnsafeConfigurationError(RuntimeError):
@@ -102,6 +103,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def check_production_safety(config: dict[str, Any]) -> None:
+    if config["ENV_NAME"] not in KNOWN_ENVIRONMENTS:
+        # A typo (« prod », « Production ») must not silently start with the development defaults.
+        raise UnsafeConfigurationError(
+            f"Démarrage refusé : TRACKER_ENV vaut « {config['ENV_NAME']} » ; valeurs possibles : "
+            + ", ".join(sorted(KNOWN_ENVIRONMENTS))
+            + "."
+        )
     if config["ENV_NAME"] != "production":
         return
     problems = []

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from tracker.accounts.models import DgfipFunction, MembershipRole
 
+INVALID_CHOICE = "Choisissez une des valeurs proposées."
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if value else value
+
 
 class LoginForm(FlaskForm):
-    email = EmailField(
-        "Adresse électronique", validators=[DataRequired("Saisissez votre adresse électronique.")]
-    )
+    email = EmailField("Adresse électronique", validators=[DataRequired("Saisissez votre adresse électronique.")])
     password = PasswordField("Mot de passe", validators=[DataRequired("Saisissez votre mot de passe.")])
 
 
@@ -42,10 +47,19 @@ class InviteForm(FlaskForm):
             DataRequired("Saisissez l'adresse électronique de la personne à inviter."),
             Email("Cette adresse électronique n'est pas valide."),
         ],
+        filters=[_strip],  # an address pasted from a mail client often brings a space along
     )
-    role = SelectField("Rôle", choices=[(r.value, r.label) for r in MembershipRole], default="member")
+    # SelectChoice, not (value, label) tuples: WTForms 3.3 deprecates tuples (an error under the test
+    # suite's filterwarnings) and 3.4 drops them.
+    role = SelectField(
+        "Rôle",
+        choices=[SelectChoice(r.value, r.label) for r in MembershipRole],
+        default="member",
+        invalid_choice_message=INVALID_CHOICE,
+    )
     dgfip_function = SelectField(
         "Fonction DGFiP",
-        choices=[("", "—"), *((f.value, f.label) for f in DgfipFunction)],
+        choices=[SelectChoice("", "—"), *(SelectChoice(f.value, f.label) for f in DgfipFunction)],
         validators=[Optional()],
+        invalid_choice_message=INVALID_CHOICE,
     )

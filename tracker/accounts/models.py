@@ -86,9 +86,7 @@ class Membership(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     role: Mapped[MembershipRole] = mapped_column(enum_column(MembershipRole, "membership_role"))
     dgfip_function: Mapped[DgfipFunction | None] = mapped_column(enum_column(DgfipFunction, "dgfip_function"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -135,9 +133,7 @@ class Invitation(Base):
     __tablename__ = "invitations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[MembershipRole] = mapped_column(enum_column(MembershipRole, "membership_role"))
     dgfip_function: Mapped[DgfipFunction | None] = mapped_column(enum_column(DgfipFunction, "dgfip_function"))

@@ -12,6 +12,8 @@ from tracker.config import Argon2Parameters
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
+MIN_ZXCVBN_SCORE = 3
+ZXCVBN_MAX_LENGTH = 72
 
 # French passwords that the English frequency list misses; lowercase, without accents.
 FRENCH_COMMON = frozenset(
@@ -50,6 +52,15 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"]) | FRENCH_COMMON
 
 
+def _is_guessable(password: str) -> bool:
+    """Variants of common passwords that no list holds verbatim: « P@ssword1234 », « passwordpassword »,
+    « 123456789012 », « abcdefghijkl ». zxcvbn's score 3 means about 10^8 guesses or more."""
+    from zxcvbn import zxcvbn
+
+    # zxcvbn refuses inputs over 72 characters; judging the first 72 is enough.
+    return int(zxcvbn(password[:ZXCVBN_MAX_LENGTH])["score"]) < MIN_ZXCVBN_SCORE
+
+
 def password_problems(password: str, *, email: str = "", full_name: str = "") -> list[str]:
     """What is wrong with a candidate password, in French; empty when it is acceptable.
 
@@ -63,15 +74,18 @@ def password_problems(password: str, *, email: str = "", full_name: str = "") ->
         problems.append(f"Le mot de passe doit contenir au plus {MAX_LENGTH} caractères.")
     normalized = _normalize(password)
     compact = "".join(normalized.split())
-    if normalized in _common_passwords() or compact in _common_passwords() or len(set(compact)) <= 3:
+    if (
+        normalized in _common_passwords()
+        or compact in _common_passwords()
+        or len(set(compact)) <= 3
+        or (MIN_LENGTH <= length <= MAX_LENGTH and _is_guessable(password))
+    ):
         problems.append("Ce mot de passe est trop courant ou trop facile à deviner.")
     personal = set()
     if email:
         local_part = _normalize(email.split("@", 1)[0])
         personal |= {_normalize(email), local_part}
-        personal |= {
-            part for part in local_part.replace(".", " ").replace("-", " ").split() if len(part) >= 4
-        }
+        personal |= {part for part in local_part.replace(".", " ").replace("-", " ").split() if len(part) >= 4}
     if full_name:
         personal |= {part for part in _normalize(full_name).replace("-", " ").split() if len(part) >= 4}
     if any(item and len(item) >= 3 and item in normalized for item in personal):

@@ -251,10 +251,20 @@ def accept_invitation(session: Session, token: str, *, full_name: str, password:
     if invitation is None:
         raise AccountError("Ce lien d'invitation n'est plus valable : il a déjà servi ou il a expiré.")
     user = session.execute(select(User).where(User.email == invitation.email)).scalar_one_or_none()
-    if user is None and (
-        problems := password_problems(password, email=invitation.email, full_name=full_name)
-    ):
+    if user is None and (problems := password_problems(password, email=invitation.email, full_name=full_name)):
         raise AccountError(" ".join(problems), field="password")
+    if (
+        user is not None
+        and session.execute(
+            select(Membership.id).where(
+                Membership.user_id == user.id, Membership.organization_id == invitation.organization_id
+            )
+        ).first()
+    ):
+        # Two invitations sent before either was accepted: the second must not hit the unique constraint.
+        raise AccountError(
+            "Vous êtes déjà membre de cette organisation : connectez-vous avec votre adresse et votre mot de passe."
+        )
     now = utcnow()
     # The conditional UPDATE is the single-use guarantee: of two concurrent acceptances one matches.
     claimed = session.execute(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 LA_POSTE_SIREN = "356000000"
+# La Poste's head office keeps a Luhn key (its digit sum, 26, is not a multiple of 5); every other
+# establishment under its SIREN follows the digit-sum rule instead.
+LA_POSTE_HEAD_OFFICE_SIRET = "35600000000048"
 
 
 def normalize_siret(value: str) -> str:
@@ -27,7 +30,7 @@ def siret_error(value: str) -> str | None:
     siret = normalize_siret(value)
     if len(siret) != 14 or not siret.isascii() or not siret.isdigit():
         return "Le SIRET doit comporter exactement 14 chiffres."
-    if siret.startswith(LA_POSTE_SIREN):
+    if siret.startswith(LA_POSTE_SIREN) and siret != LA_POSTE_HEAD_OFFICE_SIRET:
         # La Poste's establishments outnumber what Luhn-compatible numbering allows.
         if sum(int(char) for char in siret) % 5 != 0:
             return "Ce SIRET de La Poste n'est pas valide (somme des chiffres non multiple de 5)."

@@ -56,9 +56,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @blueprint.route("/connexion", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURES_PER_ADDRESS"], methods=["POST"], deduct_when=_login_failed
-)
+@limiter.limit(lambda: current_app.config["LOGIN_FAILURES_PER_ADDRESS"], methods=["POST"], deduct_when=_login_failed)
 @limiter.limit(
     lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
     methods=["POST"],
@@ -84,9 +82,7 @@ def login() -> Response | str | tuple[str, int]:
             session[SESSION_TOKEN_KEY] = token
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
-        audit.record(
-            db.session, "login_failed", actor_email=normalize_email(form.email.data)[:254], object_type="user"
-        )
+        audit.record(db.session, "login_failed", actor_email=normalize_email(form.email.data)[:254], object_type="user")
         db.session.commit()
         form.form_errors.append(LOGIN_FAILED)
         return render_template("accounts/login.html", form=form), 401

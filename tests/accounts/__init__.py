@@ -1,0 +1,1 @@
+"""Accounts: password policy, SIRET, login, sessions, invitations, the organization page."""
