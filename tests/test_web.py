@@ -330,3 +330,10 @@ def test_dgfip_is_sent_to_its_instruction_list_which_hides_drafts(client: FlaskC
     instruction = client.get("/instruction")
     assert instruction.status_code == 200
     assert not links_to(instruction.get_data(as_text=True), draft)
+
+
+def test_nul_characters_in_a_form_are_refused_before_any_query(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/connexion", data={"email": "dpo\x00@mairie-exemple.fr", "password": "x" * 12})
+    assert response.status_code == 400
+    assert "Requête invalide" in response.get_data(as_text=True)
+    assert client.get("/demandes/aller?numero=D1\x00").status_code == 400

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -75,6 +75,14 @@ def register_web(app: Flask) -> None:
     def _assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+
+    @app.before_request
+    def _refuse_nul_characters() -> None:
+        # No text field has a use for NUL, and PostgreSQL cannot store it: refuse it at the door
+        # rather than let it reach a query as a 500.
+        fields = request.args.values() if request.method == "GET" else [*request.args.values(), *request.form.values()]
+        if any("\x00" in value for value in fields):
+            abort(400)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

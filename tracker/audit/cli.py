@@ -23,7 +23,5 @@ def audit_verify() -> None:
     if result.is_valid:
         click.echo(f"Journal d'audit intègre : {result.checked} entrées vérifiées.")
         return
-    click.echo(
-        f"Journal d'audit ALTÉRÉ : {result.problem} ({result.checked} entrées valides avant).", err=True
-    )
+    click.echo(f"Journal d'audit ALTÉRÉ : {result.problem} ({result.checked} entrées valides avant).", err=True)
     sys.exit(1)

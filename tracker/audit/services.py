@@ -6,12 +6,11 @@ transactions can never read the same previous hash, and the chain never forks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import select, update
+from sqlalchemy import ScalarResult, select, update
 from sqlalchemy.orm import Session
 
 from tracker.audit.chain import GENESIS_HASH, entry_digest
@@ -114,34 +113,58 @@ class VerificationResult:
         return self.problem is None
 
 
-def _entries(session: Session) -> Iterator[AuditEntry]:
+def _entries(session: Session) -> ScalarResult[AuditEntry]:
+    # populate_existing: compare what the database holds, not what this session cached when writing.
     return session.execute(
-        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000, populate_existing=True)
     ).scalars()
+
+
+def _head(session: Session) -> AuditChainHead | None:
+    return session.get(AuditChainHead, HEAD_ID, populate_existing=True)
 
 
 def verify(session: Session) -> VerificationResult:
     """Walk the chain; name the first entry that was edited, inserted, or follows a deleted one."""
+    # The head is read before the walk: every entry it counts is committed by then, so an append
+    # racing with the walk (PostgreSQL, READ COMMITTED) cannot pass for a deletion at the end.
+    head = _head(session)
     previous_hash = GENESIS_HASH
+    hash_at_head: str | None = None
     expected_seq = 1
     checked = 0
-    for entry in _entries(session):
-        if entry.seq != expected_seq:
+    # Closed on every return: on PostgreSQL, yield_per streams through a server-side cursor.
+    with _entries(session) as entries:
+        for entry in entries:
+            if entry.seq != expected_seq:
+                return VerificationResult(
+                    checked, entry.seq, f"entrée n° {expected_seq} manquante avant la n° {entry.seq}"
+                )
+            if entry.prev_hash != previous_hash:
+                return VerificationResult(checked, entry.seq, f"entrée n° {entry.seq} : lien vers la précédente rompu")
+            if entry_digest(previous_hash, _hashed_fields(entry)) != entry.hash:
+                return VerificationResult(checked, entry.seq, f"entrée n° {entry.seq} (id {entry.id}) modifiée")
+            if head is not None and entry.seq == head.last_seq:
+                hash_at_head = entry.hash
+            previous_hash = entry.hash
+            expected_seq += 1
+            checked += 1
+    last_seq = expected_seq - 1
+    if head is None:
+        if checked:
             return VerificationResult(
-                checked, entry.seq, f"entrée n° {expected_seq} manquante avant la n° {entry.seq}"
+                checked, last_seq + 1, f"tête de chaîne absente : entrées supprimées après la n° {last_seq} ?"
             )
-        if entry.prev_hash != previous_hash:
-            return VerificationResult(
-                checked, entry.seq, f"entrée n° {entry.seq} : lien vers la précédente rompu"
-            )
-        if entry_digest(previous_hash, _hashed_fields(entry)) != entry.hash:
-            return VerificationResult(checked, entry.seq, f"entrée n° {entry.seq} (id {entry.id}) modifiée")
-        previous_hash = entry.hash
-        expected_seq += 1
-        checked += 1
-    head = session.get(AuditChainHead, HEAD_ID)
-    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != previous_hash):
+        return VerificationResult(checked)
+    if last_seq < head.last_seq:
+        return VerificationResult(checked, last_seq + 1, f"entrées supprimées en fin de journal après la n° {last_seq}")
+    if hash_at_head != head.last_hash and head.last_seq > 0:
         return VerificationResult(
-            checked, expected_seq, f"entrées supprimées en fin de journal après la n° {expected_seq - 1}"
+            checked, head.last_seq, f"entrée n° {head.last_seq} remplacée (empreinte de tête différente)"
         )
+    if last_seq > head.last_seq:
+        latest = _head(session)  # entries appended during the walk are counted by the head by now
+        counted = head.last_seq if latest is None else latest.last_seq
+        if last_seq > counted:
+            return VerificationResult(checked, counted + 1, f"entrée n° {counted + 1} ajoutée hors du journal")
     return VerificationResult(checked)
