@@ -52,9 +52,7 @@ ORGANIZATIONS = {
 }
 
 ACCOUNTS = (
-    DemoAccount(
-        "dpo@mairie-exemple.fr", "Claire Martin", "Déléguée à la protection des données", "collectivite"
-    ),
+    DemoAccount("dpo@mairie-exemple.fr", "Claire Martin", "Déléguée à la protection des données", "collectivite"),
     DemoAccount("editeur@logiciel-exemple.fr", "Julien Bernard", "Chef de projet", "editeur"),
     DemoAccount("hebergeur@hebergeur-exemple.fr", "Sophie Petit", "Responsable sécurité", "hebergeur"),
     DemoAccount(

@@ -108,6 +108,10 @@ def test_invitation_email_arrives_and_its_link_creates_an_account_that_can_log_i
     assert "Anne Girard vous invite à rejoindre l'organisation « Commune de Talence »" in mail.text
     token = LINK.search(mail.text).group(1)  # type: ignore[union-attr]
     assert f'href="http://tracker.test/invitation/{token}"' in mail.html
+    # Once delivered, the outbox keeps no copy of the link.
+    session.refresh(queued)
+    assert queued.status is OutboxStatus.SENT
+    assert token not in queued.body_text and queued.body_html is None
 
     invitee = new_client()
     page = invitee.get(f"/invitation/{token}")
@@ -320,7 +324,7 @@ def test_the_raw_token_is_stored_nowhere_but_in_the_email_to_send(
         for row in session.execute(select(table)):
             if any(token in str(value) for value in row):
                 holding_the_token.add(table.name)
-    # The outbox must carry the link until the email leaves; no other table may hold it.
+    # The outbox must carry the link until the email leaves (it is erased once sent); no other table may hold it.
     assert holding_the_token == {"outbox_messages"}
     assert len(token) >= 43  # 32 random bytes
 

@@ -226,6 +226,7 @@ def invite(
         "invitation",
         email,
         habilitation_request_id=habilitation_request_id,
+        confidential=True,
         organization=organization,
         invited_by=invited_by,
         token=token,

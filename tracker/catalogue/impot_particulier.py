@@ -92,9 +92,7 @@ IMPOT_PARTICULIER = ApiDefinition(
     sections=(PROJET,),
     use_cases=USE_CASES,
     current_cgu={
-        Stage.SANDBOX: CguVersion(
-            Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"
-        ),
+        Stage.SANDBOX: CguVersion(Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"),
         Stage.PRODUCTION: CguVersion(
             Stage.PRODUCTION, "2024-01", CGU_DIRECTORY / "impot_particulier_production_2024-01.md"
         ),

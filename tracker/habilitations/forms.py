@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -44,7 +46,12 @@ class CreateRequestForm(FlaskForm):
 
     def __init__(self, *args: Any, use_cases: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.use_case.choices = [("", "Sélectionnez un cas d'usage"), *use_cases]
+        self.use_case.choices = [SelectChoice("", "Sélectionnez un cas d'usage"), *choices(use_cases)]
+
+
+def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
+    """WTForms 3.3 deprecates (value, label) tuples; the catalogue keeps plain pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -89,7 +96,9 @@ def _wtforms_field(definition: FieldDefinition) -> Field:
         return TextAreaField(**common)
     if definition.kind is FieldKind.CHOICE:
         return SelectField(
-            choices=[("", "Sélectionnez une option"), *definition.choices], validate_choice=False, **common
+            choices=[SelectChoice("", "Sélectionnez une option"), *choices(definition.choices)],
+            validate_choice=False,
+            **common,
         )
     if definition.kind is FieldKind.DATE:
         return DateField(**common)

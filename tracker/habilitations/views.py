@@ -19,6 +19,7 @@ from tracker.habilitations.forms import (
     CreateRequestForm,
     EventForm,
     SimpleActionForm,
+    choices,
     data_to_form,
     form_to_data,
     section_form_class,
@@ -46,15 +47,13 @@ def _refuse(error: WorkflowError) -> None:
         abort(403)
 
 
-def _event_forms(
-    hab_request: HabilitationRequest, principal: Principal, facts: RequestFacts
-) -> dict[Event, EventForm]:
+def _event_forms(hab_request: HabilitationRequest, principal: Principal, facts: RequestFacts) -> dict[Event, EventForm]:
     forms = {}
     for event in available_events(facts, principal.actor):
         form = EventForm(prefix=event.value, formdata=None, version=hab_request.version, request_id=hab_request.id)
         if event is Event.REQUEST_CHANGES:
             definition = services.api_definition(hab_request)
-            form.sections.choices = [(s.key, s.label) for s in definition.sections_of(hab_request.stage)]
+            form.sections.choices = choices((s.key, s.label) for s in definition.sections_of(hab_request.stage))
         forms[event] = form
     return forms
 

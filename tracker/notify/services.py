@@ -16,9 +16,13 @@ def queue_email(
     recipient: str,
     *,
     habilitation_request_id: int | None = None,
+    confidential: bool = False,
     **context: Any,
 ) -> OutboxMessage:
-    """Render ``templates/emails/<template>.txt`` (first line: ``Subject: …``) and its .html twin."""
+    """Render ``templates/emails/<template>.txt`` (first line: ``Subject: …``) and its .html twin.
+
+    ``confidential`` messages (holding a link that grants access) lose their body once delivered.
+    """
     context.setdefault("base_url", current_app.config["BASE_URL"].rstrip("/"))
     rendered = render_template(f"emails/{template}.txt", **context)
     subject_line, _, body_text = rendered.partition("\n")
@@ -33,6 +37,7 @@ def queue_email(
         body_html=render_template(f"emails/{template}.html", **context),
         habilitation_request_id=habilitation_request_id,
         status=OutboxStatus.PENDING,
+        details={"confidential": True} if confidential else {},
     )
     session.add(message)
     session.flush()

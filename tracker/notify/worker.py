@@ -95,6 +95,9 @@ class DeliveryReport:
 Clock = Callable[[], datetime]
 
 
+REDACTED_BODY = "[Contenu confidentiel effacé après l'envoi.]"
+
+
 def _frozen_clock(moment: datetime) -> Clock:
     return lambda: moment
 
@@ -270,6 +273,8 @@ def _describe(error: BaseException, smtp: SmtpSettings) -> str:
 
 
 def _record_sent(session: Session, message: OutboxMessage, *, worker_id: str, now: datetime) -> None:
+    # A delivered message that carried a secret (an invitation link) keeps no copy of it.
+    redacted = {"body_text": REDACTED_BODY, "body_html": None} if message.details.get("confidential") else {}
     result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id, OutboxMessage.lease_owner == worker_id)
@@ -280,6 +285,7 @@ def _record_sent(session: Session, message: OutboxMessage, *, worker_id: str, no
             last_error=None,
             lease_owner=None,
             lease_until=None,
+            **redacted,
         )
         .execution_options(synchronize_session=False)
     )
