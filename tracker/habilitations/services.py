@@ -5,6 +5,7 @@ audit log, and flushes; the caller (a view or a CLI command) commits once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -100,7 +101,7 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
             if k.startswith(f"{request.stage.value}/")
         }
         changed = approved != _section_contents(request, request.stage)
-        facts = RequestFacts(**{**facts.__dict__, "has_changes_since_habilitation": changed})
+        facts = replace(facts, has_changes_since_habilitation=changed)
     return facts
 
 
