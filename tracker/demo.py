@@ -72,6 +72,10 @@ ACCOUNTS = (
     ),
 )
 
+# A step of the demo script that is not a workflow event: fill and attest the production sections and
+# accept the production CGU, as the collectivité does between start_production and the next submit.
+PREPARE_PRODUCTION = "prepare_production"
+
 # (use case, description, events taken after the request is filled, attested and its CGU accepted)
 DEMO_REQUESTS = (
     (
@@ -94,7 +98,7 @@ DEMO_REQUESTS = (
     (
         "carte_transport",
         "Tarification solidaire de la carte de transport.",
-        [Event.SUBMIT, Event.APPROVE, Event.START_PRODUCTION, "accept_cgu", Event.SUBMIT, Event.APPROVE],
+        [Event.SUBMIT, Event.APPROVE, Event.START_PRODUCTION, PREPARE_PRODUCTION, Event.SUBMIT, Event.APPROVE],
     ),
 )
 
@@ -130,7 +134,13 @@ def _build_request(
     services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
     services.accept_cgu(session, request, principal=dpo, expected_version=None)
     for event in events:
-        if event == "accept_cgu":
+        if event == PREPARE_PRODUCTION:
+            volumetrie = {
+                "volumetrie_appels_par_minute": "100",
+                "volumetrie_justification": "Pic d'inscriptions à la rentrée de septembre.",
+            }
+            services.save_section(session, request, "volumetrie", volumetrie, principal=dpo, expected_version=None)
+            services.attest_section(session, request, "volumetrie", principal=dpo, expected_version=None)
             services.accept_cgu(session, request, principal=dpo, expected_version=None)
             continue
         assert isinstance(event, Event)

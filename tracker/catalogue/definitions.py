@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tracker.habilitations.workflow import Actor, Stage
 
@@ -30,6 +32,10 @@ class FieldDefinition:
     min_value: int | None = None
 
 
+# A rule across fields: given the section's content, the errors by field key (empty when it holds).
+CrossFieldCheck = Callable[[Mapping[str, Any]], dict[str, str]]
+
+
 @dataclass(frozen=True)
 class SectionDefinition:
     key: str
@@ -38,6 +44,7 @@ class SectionDefinition:
     stage: Stage
     fields: tuple[FieldDefinition, ...]
     description: str = ""
+    checks: tuple[CrossFieldCheck, ...] = ()
 
     def field(self, key: str) -> FieldDefinition:
         return next(f for f in self.fields if f.key == key)

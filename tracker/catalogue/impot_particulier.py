@@ -1,11 +1,14 @@
 """API Impôt particulier: the sections, use cases and terms of use (DOMAIN §5-7).
 
-The foundation holds the `projet` section for real; the other sections of DOMAIN §5 join as data.
+The foundation holds the `projet` section (sandbox) and the `volumetrie` section (production) for real;
+the other sections of DOMAIN §5 join as data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tracker.catalogue.definitions import (
     ApiDefinition,
@@ -86,10 +89,57 @@ PROJET = SectionDefinition(
     ),
 )
 
+VOLUMETRY_OPTIONS = (50, 100, 200, 500, 750, 1000)
+VOLUMETRY_WITHOUT_JUSTIFICATION = 50
+
+
+def _volumetry_justified(data: Mapping[str, Any]) -> dict[str, str]:
+    """Above 50 calls per minute, DGFiP wants to know why (DOMAIN §5)."""
+    chosen = data.get("volumetrie_appels_par_minute")
+    if (
+        isinstance(chosen, str)
+        and chosen.isdigit()
+        and int(chosen) > VOLUMETRY_WITHOUT_JUSTIFICATION
+        and not str(data.get("volumetrie_justification") or "").strip()
+    ):
+        return {
+            "volumetrie_justification": f"Au-delà de {VOLUMETRY_WITHOUT_JUSTIFICATION} appels par minute, "
+            "justifiez la volumétrie demandée."
+        }
+    return {}
+
+
+VOLUMETRIE = SectionDefinition(
+    key="volumetrie",
+    label="La volumétrie",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.PRODUCTION,
+    description="Le nombre d'appels à l'API par minute dont le téléservice aura besoin en production.",
+    fields=(
+        FieldDefinition(
+            "volumetrie_appels_par_minute",
+            "Nombre d'appels par minute",
+            FieldKind.CHOICE,
+            is_required=True,
+            choices=tuple((str(n), f"{n} appels par minute") for n in VOLUMETRY_OPTIONS),
+            help_text="50 appels par minute suffisent à la plupart des collectivités.",
+        ),
+        FieldDefinition(
+            "volumetrie_justification",
+            "Justification de la volumétrie",
+            FieldKind.TEXTAREA,
+            max_length=2000,
+            help_text="Obligatoire au-delà de 50 appels par minute : pics attendus (rentrée scolaire…), "
+            "nombre de dossiers traités.",
+        ),
+    ),
+    checks=(_volumetry_justified,),
+)
+
 IMPOT_PARTICULIER = ApiDefinition(
     key="api_impot_particulier",
     label="API Impôt particulier",
-    sections=(PROJET,),
+    sections=(PROJET, VOLUMETRIE),
     use_cases=USE_CASES,
     current_cgu={
         Stage.SANDBOX: CguVersion(Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"),

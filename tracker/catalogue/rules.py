@@ -54,6 +54,9 @@ def validate_section(definition: SectionDefinition, data: Mapping[str, Any]) -> 
         error = _field_error(field_definition, data.get(field_definition.key))
         if error:
             errors[field_definition.key] = error
+    for check in definition.checks:
+        for key, message in check(data).items():
+            errors.setdefault(key, message)
     return errors
 
 

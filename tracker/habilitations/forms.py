@@ -101,9 +101,9 @@ def _wtforms_field(definition: FieldDefinition) -> Field:
             **common,
         )
     if definition.kind is FieldKind.DATE:
-        return DateField(**common)
+        return DateField(**common, invalid_value_message=NOT_A_DATE)
     if definition.kind is FieldKind.INTEGER:
-        return IntegerField(**common)
+        return IntegerField(**common, invalid_value_message=NOT_A_NUMBER)
     return StringField(**common)
 
 
