@@ -129,3 +129,28 @@ def test_every_use_case_has_a_label_and_a_prefill_except_free_form() -> None:
     for use_case in IMPOT_PARTICULIER.use_cases:
         assert use_case.label
         assert bool(use_case.intitule) is (use_case.key != "libre")
+
+
+@pytest.mark.parametrize(
+    ("data", "errors"),
+    [
+        ({"volumetrie_appels_par_minute": "50"}, {}),
+        ({"volumetrie_appels_par_minute": "200", "volumetrie_justification": "Pic de la rentrée scolaire."}, {}),
+        (
+            {"volumetrie_appels_par_minute": "200"},
+            {"volumetrie_justification": "Au-delà de 50 appels par minute, justifiez la volumétrie demandée."},
+        ),
+        (
+            {"volumetrie_appels_par_minute": "1000", "volumetrie_justification": "   "},
+            {"volumetrie_justification": "Au-delà de 50 appels par minute, justifiez la volumétrie demandée."},
+        ),
+        ({"volumetrie_appels_par_minute": "300"}, {"volumetrie_appels_par_minute": "Choisissez une valeur de la liste."}),
+        ({}, {"volumetrie_appels_par_minute": REQUIRED}),
+    ],
+)
+def test_volumetry_above_50_needs_a_justification(data: dict, errors: dict) -> None:
+    from tracker.catalogue.impot_particulier import VOLUMETRIE
+
+    found = validate_section(VOLUMETRIE, data)
+    assert {key: found[key] for key in errors} == errors
+    assert bool(found) is bool(errors)
