@@ -117,6 +117,20 @@ def _check_version(request: HabilitationRequest, expected_version: int | None) -
         raise StaleRequest()
 
 
+def _audit(
+    session: Session, principal: Principal, request: HabilitationRequest, action: str, details: dict[str, Any]
+) -> None:
+    audit.record(
+        session,
+        action,
+        actor=principal.user,
+        organization_id=principal.organization.id,
+        object_type="habilitation_request",
+        object_id=request.id,
+        details=details,
+    )
+
+
 def _timeline(
     session: Session,
     request: HabilitationRequest,
@@ -143,14 +157,12 @@ def _timeline(
         created_at=utcnow(),
     )
     session.add(entry)
-    audit.record(
+    _audit(
         session,
+        principal,
+        request,
         f"request.{outcome.event.value}",
-        actor=principal.user,
-        organization_id=principal.organization.id,
-        object_type="habilitation_request",
-        object_id=request.id,
-        details={
+        {
             "from": outcome.source and outcome.source.value,
             "to": outcome.target.value,
             "stage": outcome.stage.value,
@@ -405,14 +417,12 @@ def save_section(
         return previous
     section = _write_section(session, request, definition, data, principal)
     _flush(session)
-    audit.record(
+    _audit(
         session,
+        principal,
+        request,
         "section.saved",
-        actor=principal.user,
-        organization_id=principal.organization.id,
-        object_type="habilitation_request",
-        object_id=request.id,
-        details={"section": key, "stage": definition.stage.value, "attestation_dropped": was_attested},
+        {"section": key, "stage": definition.stage.value, "attestation_dropped": was_attested},
     )
     return section
 
@@ -438,15 +448,7 @@ def attest_section(
     section.attested_by_id = principal.user.id
     request.last_event_at = now
     _flush(session)
-    audit.record(
-        session,
-        "section.attested",
-        actor=principal.user,
-        organization_id=principal.organization.id,
-        object_type="habilitation_request",
-        object_id=request.id,
-        details={"section": key, "sha256": section.attested_sha256},
-    )
+    _audit(session, principal, request, "section.attested", {"section": key, "sha256": section.attested_sha256})
     return section
 
 
@@ -466,12 +468,10 @@ def accept_cgu(
     request.cgu_accepted_by_id = principal.user.id
     request.last_event_at = now
     _flush(session)
-    audit.record(
+    _audit(
         session,
+        principal,
+        request,
         "request.cgu_accepted",
-        actor=principal.user,
-        organization_id=principal.organization.id,
-        object_type="habilitation_request",
-        object_id=request.id,
-        details={"version": cgu.version, "sha256": cgu.sha256, "stage": request.stage.value},
+        {"version": cgu.version, "sha256": cgu.sha256, "stage": request.stage.value},
     )
