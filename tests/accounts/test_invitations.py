@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from factories import TEST_PASSWORD, login, make_organization, make_user
+from factories import login, make_organization, make_user
 from flask import Flask
 from flask.testing import FlaskClient
 from smtp import SmtpSink, smtp_server  # noqa: F401 (the fixture, for this module)
@@ -289,24 +289,55 @@ def test_missing_name_is_explained(
     assert "Saisissez votre prénom et votre nom." in field_messages(response.get_data(as_text=True), "full_name")
 
 
-def test_an_existing_account_joins_without_its_password_being_changed(
+def test_an_existing_account_joins_only_when_its_owner_is_logged_in(
     client: FlaskClient, session: Session, organization: Organization, admin: User
 ) -> None:
-    """Someone who already has an account (in another organization) gets a second membership; the
-    password typed on the invitation page never replaces theirs (a leaked link is no account takeover)."""
+    """Someone who already has an account (in another organization) gets a second membership, but only
+    once logged in as themselves: a leaked link attaches nobody's account, and no password is ever set
+    through the invitation page."""
     elsewhere = make_organization(session, OrganizationKind.EDITEUR, name="Éditeur Girondin")
     existing = make_user(session, elsewhere, email="nouveau@talence.fr", full_name="Paul Nouveau")
     session.commit()
     original_hash = existing.password_hash
     token = issue(session, organization, admin, email="nouveau@talence.fr")
 
-    response = client.post(f"/invitation/{token}", data=accept_form(password="un tout autre mot de passe"))
+    anonymous = client.post(f"/invitation/{token}", data=accept_form(password="un tout autre mot de passe"))
+    assert anonymous.status_code == 200
+    assert "Un compte existe déjà pour l'adresse" in html.unescape(anonymous.get_data(as_text=True))
+    assert 'name="password"' not in anonymous.get_data(as_text=True)
+    session.refresh(existing)
+    assert [m.organization_id for m in existing.memberships] == [elsewhere.id]
+    assert find_open_invitation(session, token) is not None
 
-    assert response.status_code == 302
+    login(client, session, existing)
+    assert "Rejoindre Commune de Talence" in client.get(f"/invitation/{token}").get_data(as_text=True)
+    joined = client.post(f"/invitation/{token}")
+    assert joined.status_code == 302 and joined.headers["Location"] == "/organisation"
     session.refresh(existing)
     assert existing.password_hash == original_hash
     assert sorted(m.organization_id for m in existing.memberships) == sorted([elsewhere.id, organization.id])
-    assert client.post("/connexion", data={"email": existing.email, "password": TEST_PASSWORD}).status_code == 302
+    assert find_open_invitation(session, token) is None
+
+    # The new organization is one click away on « Mon organisation ».
+    page = html.unescape(client.get("/organisation").get_data(as_text=True))
+    assert "Agir pour Commune de Talence (Collectivité)" in page
+    membership = next(m for m in existing.memberships if m.organization_id == organization.id)
+    switched = client.post("/organisation/choisir", data={"membership_id": str(membership.id)})
+    assert switched.status_code == 302
+    assert "Commune de Talence" in html.unescape(client.get("/").get_data(as_text=True))
+
+
+def test_one_cannot_switch_to_an_organization_one_does_not_belong_to(
+    client: FlaskClient, session: Session, organization: Organization, admin: User
+) -> None:
+    stranger = make_organization(session, OrganizationKind.EDITEUR, name="Éditeur Étranger")
+    foreign_admin = make_user(session, stranger, email="autre@etranger.fr")
+    session.commit()
+    login(client, session, admin)
+    foreign_membership = foreign_admin.memberships[0]
+    assert client.post("/organisation/choisir", data={"membership_id": str(foreign_membership.id)}).status_code == 404
+    assert client.post("/organisation/choisir", data={"membership_id": "abc"}).status_code == 404
+    assert "Commune de Talence" in html.unescape(client.get("/").get_data(as_text=True))
 
 
 # --- the token is stored hashed -------------------------------------------------------------------------
@@ -345,11 +376,12 @@ def test_a_membership_cannot_be_created_twice_by_two_invitations(
     first = issue(session, organization, admin)
     second = issue(session, organization, admin)
     assert client.post(f"/invitation/{first}", data=accept_form()).status_code == 302
+    user = session.scalars(select(User).where(User.email == "nouveau@talence.fr")).one()
+    login(client, session, user)
 
-    response = client.post(f"/invitation/{second}", data=accept_form())
+    response = client.post(f"/invitation/{second}")
 
     assert response.status_code == 422
-    assert "Vous êtes déjà membre de cette organisation" in response.get_data(as_text=True)
-    user = session.scalars(select(User).where(User.email == "nouveau@talence.fr")).one()
+    assert "Vous êtes déjà membre de cette organisation" in html.unescape(response.get_data(as_text=True))
     memberships = session.scalars(select(Membership).where(Membership.user_id == user.id)).all()
     assert len(memberships) == 1

@@ -104,3 +104,17 @@ def test_la_poste_head_office_is_accepted() -> None:
     assert sum(map(int, siret)) == 26 and luhn_is_valid(siret)
     assert siret_error(siret) is None
     assert siret_error("356 000 000 00048") is None
+
+
+def test_an_organization_cannot_be_stored_under_an_invalid_siret() -> None:
+    from tracker.accounts.models import Organization, OrganizationKind
+    from tracker.accounts.siret import InvalidSiret, with_luhn_key
+
+    valid = with_luhn_key("2133000010001")
+    assert (
+        Organization(kind=OrganizationKind.COLLECTIVITE, name="Commune", siret=f"{valid[:9]} {valid[9:]}").siret
+        == valid
+    )
+    broken = valid[:-1] + str((int(valid[-1]) + 1) % 10)
+    with pytest.raises(InvalidSiret, match="clé de contrôle incorrecte"):
+        Organization(kind=OrganizationKind.COLLECTIVITE, name="Commune", siret=broken)

@@ -6,8 +6,9 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from tracker.accounts.siret import InvalidSiret, normalize_siret, siret_error
 from tracker.db import Base, UTCDateTime, enum_column, utcnow
 from tracker.habilitations.workflow import Actor
 
@@ -60,6 +61,14 @@ class Organization(Base):
     memberships: Mapped[list[Membership]] = relationship(back_populates="organization")
 
     __table_args__ = (Index("ix_organizations_name", "name"),)
+
+    @validates("siret")
+    def _validate_siret(self, _key: str, value: str) -> str:
+        """No organization is ever stored under a number that is not a SIRET, whoever creates it."""
+        siret = normalize_siret(value)
+        if error := siret_error(siret):
+            raise InvalidSiret(error)
+        return siret
 
     @property
     def siren(self) -> str:

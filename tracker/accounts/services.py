@@ -170,6 +170,33 @@ def close_session(session: Session, token: str) -> None:
     session.execute(delete(AuthSession).where(AuthSession.token_sha256 == token_sha256(token)))
 
 
+def switch_membership(session: Session, token: str, user: User, membership_id: int) -> Membership:
+    """Act for another organization of the same user, in the same login session."""
+    membership = session.execute(
+        select(Membership)
+        .join(Membership.organization)
+        .where(Membership.id == membership_id, Membership.user_id == user.id, Organization.is_active.is_(True))
+    ).scalar_one_or_none()
+    if membership is None:
+        raise AccountError("Vous n'êtes pas membre de cette organisation.")
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.token_sha256 == token_sha256(token), AuthSession.user_id == user.id)
+        .values(membership_id=membership.id)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session,
+        "organization_switched",
+        actor=user,
+        organization_id=membership.organization_id,
+        object_type="membership",
+        object_id=membership.id,
+    )
+    session.flush()
+    return membership
+
+
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: Invitation
@@ -246,14 +273,29 @@ def find_open_invitation(session: Session, token: str) -> Invitation | None:
     return invitation
 
 
-def accept_invitation(session: Session, token: str, *, full_name: str, password: str) -> User:
-    """Create the account (or add the membership to an existing one); the token works exactly once."""
+def existing_account(session: Session, email: str) -> User | None:
+    return session.execute(select(User).where(User.email == normalize_email(email))).scalar_one_or_none()
+
+
+def accept_invitation(
+    session: Session, token: str, *, full_name: str = "", password: str = "", acting_user: User | None = None
+) -> User:
+    """Create the account, or add the membership to an existing one; the token works exactly once.
+
+    An existing account only joins when its owner is logged in (``acting_user``): a leaked link must not
+    attach someone's account to an organization, and their password is never touched here.
+    """
     invitation = find_open_invitation(session, token)
     if invitation is None:
         raise AccountError("Ce lien d'invitation n'est plus valable : il a déjà servi ou il a expiré.")
-    user = session.execute(select(User).where(User.email == invitation.email)).scalar_one_or_none()
+    user = existing_account(session, invitation.email)
     if user is None and (problems := password_problems(password, email=invitation.email, full_name=full_name)):
         raise AccountError(" ".join(problems), field="password")
+    if user is not None and (acting_user is None or acting_user.id != user.id):
+        raise AccountError(
+            f"Un compte existe déjà pour {invitation.email} : connectez-vous avec cette adresse pour accepter "
+            "l'invitation."
+        )
     if (
         user is not None
         and session.execute(

@@ -8,6 +8,10 @@ LA_POSTE_SIREN = "356000000"
 LA_POSTE_HEAD_OFFICE_SIRET = "35600000000048"
 
 
+class InvalidSiret(ValueError):
+    """A value given as a SIRET that is not one; the message is for the user, in French."""
+
+
 def normalize_siret(value: str) -> str:
     """Drop the spaces people type between the digit groups (``123 456 789 00012``)."""
     return "".join(value.split())

@@ -15,22 +15,25 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
 from tracker.accounts.auth import SESSION_TOKEN_KEY, LoggedInUser
 from tracker.accounts.forms import AcceptInvitationForm, InviteForm, LoginForm
-from tracker.accounts.models import DgfipFunction, Invitation, Membership, MembershipRole, OrganizationKind
+from tracker.accounts.models import DgfipFunction, Invitation, Membership, MembershipRole, OrganizationKind, User
 from tracker.accounts.principal import current_principal
 from tracker.accounts.services import (
     AccountError,
     accept_invitation,
     authenticate,
     close_session,
+    existing_account,
     find_open_invitation,
     invite,
     normalize_email,
     open_session,
+    switch_membership,
 )
 from tracker.audit import services as audit
 from tracker.db import db, utcnow
@@ -115,6 +118,9 @@ def accept(token: str) -> Response | str | tuple[str, int]:
     invitation = find_open_invitation(db.session, token)
     if invitation is None:
         return render_template("accounts/invitation_invalid.html"), 404
+    account = existing_account(db.session, invitation.email)
+    if account is not None:
+        return _join_with_existing_account(token, invitation, account)
     form = AcceptInvitationForm()
     if form.validate_on_submit():
         try:
@@ -129,6 +135,45 @@ def accept(token: str) -> Response | str | tuple[str, int]:
         return redirect(url_for("accounts.login"))
     status = 422 if form.errors else 200
     return render_template("accounts/accept_invitation.html", form=form, invitation=invitation), status
+
+
+def _join_with_existing_account(token: str, invitation: Invitation, account: User) -> Response | tuple[str, int]:
+    """The invited address already has an account: its owner joins while logged in, nothing else."""
+    is_owner = current_user.is_authenticated and current_user.id == account.id
+    form = FlaskForm()
+    if is_owner and form.validate_on_submit():
+        try:
+            accept_invitation(db.session, token, acting_user=account)
+        except AccountError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(
+                f"Vous êtes désormais membre de {invitation.organization.name}. Choisissez ci-dessous "
+                "l'organisation pour laquelle vous agissez.",
+                "success",
+            )
+            return redirect(url_for("accounts.organization"))
+    status = 422 if form.form_errors else 200
+    return render_template(
+        "accounts/join_invitation.html", invitation=invitation, form=form, is_owner=is_owner, token=token
+    ), status
+
+
+@blueprint.route("/organisation/choisir", methods=["POST"])
+@login_required
+def switch_organization() -> Response:
+    principal = current_principal()
+    try:
+        membership_id = int(request.form.get("membership_id", ""))
+        membership = switch_membership(db.session, session[SESSION_TOKEN_KEY], principal.user, membership_id)
+    except (ValueError, AccountError):
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    flash(f"Vous agissez désormais pour {membership.organization.name}.", "success")
+    return redirect(url_for("main.dashboard"))
 
 
 @blueprint.route("/organisation", methods=["GET", "POST"])
@@ -183,9 +228,24 @@ def organization() -> Response | str | tuple[str, int]:
         .scalars()
         .all()
     )
+    other_memberships = (
+        db.session.execute(
+            select(Membership)
+            .options(joinedload(Membership.organization))
+            .where(Membership.user_id == principal.user.id, Membership.id != principal.membership.id)
+            .order_by(Membership.id)
+        )
+        .scalars()
+        .all()
+    )
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
-        "accounts/organization.html", principal=principal, members=members, invitations=invitations, form=form
+        "accounts/organization.html",
+        principal=principal,
+        members=members,
+        invitations=invitations,
+        other_memberships=other_memberships,
+        form=form,
     ), status
 
 
