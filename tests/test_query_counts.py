@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from factories import login, make_organization, make_user, principal_for
 from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from factories import login, make_organization, make_user, principal_for
 from tracker.accounts.models import OrganizationKind
 from tracker.habilitations import services
 from tracker.habilitations.workflow import Event

@@ -144,7 +144,10 @@ def test_every_use_case_has_a_label_and_a_prefill_except_free_form() -> None:
             {"volumetrie_appels_par_minute": "1000", "volumetrie_justification": "   "},
             {"volumetrie_justification": "Au-delà de 50 appels par minute, justifiez la volumétrie demandée."},
         ),
-        ({"volumetrie_appels_par_minute": "300"}, {"volumetrie_appels_par_minute": "Choisissez une valeur de la liste."}),
+        (
+            {"volumetrie_appels_par_minute": "300"},
+            {"volumetrie_appels_par_minute": "Choisissez une valeur de la liste."},
+        ),
         ({}, {"volumetrie_appels_par_minute": REQUIRED}),
     ],
 )
