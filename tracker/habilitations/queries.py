@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from tracker.accounts.models import Organization, OrganizationKind, User
 from tracker.accounts.principal import Principal
 from tracker.audit.services import record_access_refusal
-from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState, TimelineEntry
+from tracker.habilitations.models import HabilitationRequest, TimelineEntry
 from tracker.habilitations.workflow import State
 
 REQUEST_NUMBER = re.compile(r"^\s*[dD]?\s*(\d{1,9})\s*$")
@@ -158,7 +158,3 @@ def instruction_requests(
         .offset((max(page, 1) - 1) * PAGE_SIZE)
     )
     return _rows(session, query), total
-
-
-def active_habilitations(request: HabilitationRequest) -> list[Habilitation]:
-    return [h for h in request.habilitations if h.state is HabilitationState.ACTIVE]
