@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracker.catalogue import IMPOT_PARTICULIER
+from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
 from tracker.catalogue.impot_particulier import PROJET
 from tracker.catalogue.rules import (
     REQUIRED,
@@ -14,7 +15,7 @@ from tracker.catalogue.rules import (
     submission_blockers,
     validate_section,
 )
-from tracker.habilitations.workflow import SectionStatus, Stage
+from tracker.habilitations.workflow import Actor, SectionStatus, Stage
 
 COMPLETE_PROJET = {"intitule": "Cantine", "description": "Tarifs selon le quotient familial."}
 
@@ -157,3 +158,49 @@ def test_volumetry_above_50_needs_a_justification(data: dict, errors: dict) -> N
     found = validate_section(VOLUMETRIE, data)
     assert {key: found[key] for key in errors} == errors
     assert bool(found) is bool(errors)
+
+
+def _field(kind: FieldKind, *, is_required: bool = True) -> SectionDefinition:
+    return SectionDefinition(
+        "essai",
+        "Essai",
+        Actor.COLLECTIVITE,
+        Stage.SANDBOX,
+        (FieldDefinition("valeur", "Valeur", kind, is_required=is_required),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "valid", "invalid"),
+    [
+        (FieldKind.EMAIL, ["dpo@mairie-exemple.fr", " Claire.Martin@cc-exemple.fr "], ["dpo@", "dpo mairie.fr", "a@b"]),
+        (
+            FieldKind.PHONE,
+            ["01 23 45 67 89", "01.23.45.67.89", "+33 1 23 45 67 89", "0033612345678", "+262 262 12 34 56"],
+            ["12345", "00 23 45 67 89", "+44 20 7946 0958", "01 23 45 67 8", "téléphone"],
+        ),
+        (
+            FieldKind.URL,
+            ["https://www.mairie-exemple.fr/deliberations/2026-12.pdf", "http://exemple.fr"],
+            ["www.exemple.fr", "ftp://exemple.fr/a.pdf", "javascript:alert(1)", "https://", "https://a b.fr"],
+        ),
+        (FieldKind.SIRET, ["21330000100012", "213 300 001 00012"], ["21330000100013", "2133000010001", "ABC"]),
+    ],
+)
+def test_typed_text_fields_are_checked_in_french(kind: FieldKind, valid: list[str], invalid: list[str]) -> None:
+    section = _field(kind)
+    for value in valid:
+        assert validate_section(section, {"valeur": value}) == {}, value
+    for value in invalid:
+        [message] = validate_section(section, {"valeur": value}).values()
+        assert message.startswith(("Saisissez", "Le SIRET", "Ce SIRET")), (value, message)
+    assert validate_section(section, {}) == {"valeur": REQUIRED}
+    assert validate_section(_field(kind, is_required=False), {}) == {}
+
+
+def test_national_phone_numbers_are_normalised() -> None:
+    from tracker.catalogue.formats import national_phone_number
+
+    assert national_phone_number("+33 (0)1 23 45 67 89") is None  # the « (0) » habit is ambiguous: refused
+    assert national_phone_number("+33 6 12 34 56 78") == "0612345678"
+    assert national_phone_number("+590 590 12 34 56") == "0590123456"

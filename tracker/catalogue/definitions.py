@@ -18,6 +18,10 @@ class FieldKind(enum.StrEnum):
     CHOICE = "choice"
     DATE = "date"
     INTEGER = "integer"
+    EMAIL = "email"
+    PHONE = "phone"
+    URL = "url"
+    SIRET = "siret"
 
 
 @dataclass(frozen=True)

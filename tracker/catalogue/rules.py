@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from tracker.catalogue import formats
 from tracker.catalogue.definitions import ApiDefinition, FieldDefinition, FieldKind, SectionDefinition
 from tracker.habilitations.workflow import SectionStatus, Stage
 
@@ -23,28 +24,59 @@ def content_sha256(data: Any) -> str:
     return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
+def _text_error(definition: FieldDefinition, value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return REQUIRED if definition.is_required else None
+    if definition.max_length and len(value) > definition.max_length:
+        return f"{definition.max_length} caractères au maximum."
+    return None
+
+
+def _choice_error(definition: FieldDefinition, value: Any) -> str | None:
+    return None if value in {key for key, _label in definition.choices} else "Choisissez une valeur de la liste."
+
+
+def _date_error(_definition: FieldDefinition, value: Any) -> str | None:
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return "Saisissez une date valide (JJ/MM/AAAA)."
+    return None
+
+
+def _integer_error(definition: FieldDefinition, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "Saisissez un nombre entier."
+    if definition.min_value is not None and value < definition.min_value:
+        return f"La valeur doit être supérieure ou égale à {definition.min_value}."
+    return None
+
+
+def _formatted(check: Callable[[str], str | None]) -> Callable[[FieldDefinition, Any], str | None]:
+    def field_error(definition: FieldDefinition, value: Any) -> str | None:
+        return _text_error(definition, value) or check(value.strip())
+
+    return field_error
+
+
+FIELD_CHECKS: dict[FieldKind, Callable[[FieldDefinition, Any], str | None]] = {
+    FieldKind.TEXT: _text_error,
+    FieldKind.TEXTAREA: _text_error,
+    FieldKind.CHOICE: _choice_error,
+    FieldKind.DATE: _date_error,
+    FieldKind.INTEGER: _integer_error,
+    FieldKind.EMAIL: _formatted(formats.email_error),
+    FieldKind.PHONE: _formatted(formats.phone_error),
+    FieldKind.URL: _formatted(formats.url_error),
+    FieldKind.SIRET: _formatted(formats.siret_error),
+}
+assert set(FIELD_CHECKS) == set(FieldKind), "every field kind has its check"
+
+
 def _field_error(definition: FieldDefinition, value: Any) -> str | None:
     if value in (None, ""):
         return REQUIRED if definition.is_required else None
-    if definition.kind in (FieldKind.TEXT, FieldKind.TEXTAREA):
-        if not isinstance(value, str) or not value.strip():
-            return REQUIRED if definition.is_required else None
-        if definition.max_length and len(value) > definition.max_length:
-            return f"{definition.max_length} caractères au maximum."
-    elif definition.kind is FieldKind.CHOICE:
-        if value not in {key for key, _label in definition.choices}:
-            return "Choisissez une valeur de la liste."
-    elif definition.kind is FieldKind.DATE:
-        try:
-            date.fromisoformat(value)
-        except (TypeError, ValueError):
-            return "Saisissez une date valide (JJ/MM/AAAA)."
-    elif definition.kind is FieldKind.INTEGER:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return "Saisissez un nombre entier."
-        if definition.min_value is not None and value < definition.min_value:
-            return f"La valeur doit être supérieure ou égale à {definition.min_value}."
-    return None
+    return FIELD_CHECKS[definition.kind](definition, value)
 
 
 def validate_section(definition: SectionDefinition, data: Mapping[str, Any]) -> dict[str, str]:

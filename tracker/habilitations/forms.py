@@ -10,13 +10,16 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    EmailField,
     Field,
     HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
+    TelField,
     TextAreaField,
+    URLField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
@@ -104,7 +107,9 @@ def _wtforms_field(definition: FieldDefinition) -> Field:
         return DateField(**common, invalid_value_message=NOT_A_DATE)
     if definition.kind is FieldKind.INTEGER:
         return IntegerField(**common, invalid_value_message=NOT_A_NUMBER)
-    return StringField(**common)
+    # The catalogue checks the format; the input type only helps browsers and mobile keyboards.
+    text_field = {FieldKind.EMAIL: EmailField, FieldKind.PHONE: TelField, FieldKind.URL: URLField}
+    return text_field.get(definition.kind, StringField)(**common)
 
 
 def section_form_class(definition: SectionDefinition) -> type[VersionedForm]:
