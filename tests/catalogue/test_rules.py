@@ -204,3 +204,24 @@ def test_national_phone_numbers_are_normalised() -> None:
     assert national_phone_number("+33 (0)1 23 45 67 89") is None  # the « (0) » habit is ambiguous: refused
     assert national_phone_number("+33 6 12 34 56 78") == "0612345678"
     assert national_phone_number("+590 590 12 34 56") == "0590123456"
+
+
+def test_use_cases_prefill_texts_to_complete() -> None:
+    from tracker.catalogue.impot_particulier import PLACEHOLDER
+
+    for use_case in IMPOT_PARTICULIER.use_cases:
+        if use_case.key == "libre":
+            assert (use_case.description, use_case.destinataires, use_case.cadre_juridique_nature) == ("", "", "")
+            continue
+        assert PLACEHOLDER in use_case.description
+        assert use_case.destinataires.startswith("Agents instructeurs des demandes de ")
+        assert "RGPD" in use_case.cadre_juridique_nature
+        assert "L.114-8" in use_case.cadre_juridique_nature
+        assert "délibération" in use_case.cadre_juridique_nature
+
+
+def test_a_completed_description_passes() -> None:
+    cantine = IMPOT_PARTICULIER.use_case("cantine_scolaire")
+    assert cantine is not None
+    written = cantine.description.split("[à compléter")[0] + "Logiciel Exemple, 1 200 familles par an."
+    assert validate_section(PROJET, {"intitule": cantine.intitule, "description": written}) == {}

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from habilitations.builders import Cast, audit_mark, fingerprint, make_cast, new_request
 from tracker.audit.models import AuditEntry
-from tracker.catalogue.rules import REQUIRED, content_sha256
+from tracker.catalogue.impot_particulier import PROJET
+from tracker.catalogue.rules import REQUIRED, content_sha256, validate_section
 from tracker.habilitations.models import HabilitationRequest, RequestSection
 from tracker.habilitations.workflow import SectionStatus, Stage
 
@@ -63,8 +64,14 @@ def _text(response: Any) -> str:
 
 def test_a_new_request_starts_with_the_use_case_prefill(session: Session, draft: HabilitationRequest) -> None:
     section = _projet(session, draft.id)
-    assert section.data == {"intitule": "Dites-le-nous une fois – Cantine scolaire", "use_case": "cantine_scolaire"}
+    assert section.data["intitule"] == "Dites-le-nous une fois – Cantine scolaire"
+    assert section.data["use_case"] == "cantine_scolaire"
+    assert section.data["description"].startswith("Le téléservice de restauration scolaire récupère")
+    # The prefilled description keeps a « [à compléter …] » passage: the section is not complete yet.
     assert section.status is SectionStatus.IN_PROGRESS
+    assert validate_section(PROJET, section.data) == {
+        "description": "Complétez ce texte : remplacez les passages « [à compléter …] »."
+    }
 
 
 def test_save_keeps_incomplete_input(client: FlaskClient, session: Session, draft: HabilitationRequest) -> None:

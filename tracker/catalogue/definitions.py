@@ -56,9 +56,15 @@ class SectionDefinition:
 
 @dataclass(frozen=True)
 class UseCase:
+    """A typical project, and the texts it prefills (DOMAIN §7); ``[à compléter …]`` marks what the
+    collectivité must still write itself."""
+
     key: str
     label: str
-    intitule: str
+    intitule: str = ""
+    description: str = ""
+    destinataires: str = ""
+    cadre_juridique_nature: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,27 +22,81 @@ from tracker.habilitations.workflow import Actor, Stage
 
 CGU_DIRECTORY = Path(__file__).parent / "cgu"
 
+PLACEHOLDER = "[à compléter"
+
+LEGAL_BASIS_COMMON = (
+    "Règlement (UE) 2016/679 (RGPD), article 6-1-e (mission d'intérêt public) ; "
+    "code des relations entre le public et l'administration (CRPA), articles L.114-8 et suivants et R.114-9-3 "
+    "(échanges de données entre administrations) ; "
+)
+
+
+def _use_case(key: str, label: str, procedure: str, deliberation: str) -> UseCase:
+    return UseCase(
+        key=key,
+        label=label,
+        intitule=f"Dites-le-nous une fois – {label}",
+        description=(
+            f"Le téléservice de {procedure} récupère auprès de la DGFiP les seules données fiscales nécessaires, "
+            "au lieu de demander l'avis d'imposition à l'usager. "
+            "[à compléter : logiciel utilisé, usagers concernés, nombre de dossiers par an]"
+        ),
+        destinataires=f"Agents instructeurs des demandes de {procedure}",
+        cadre_juridique_nature=(
+            LEGAL_BASIS_COMMON + f"délibération du conseil {deliberation} [à compléter : date et numéro]."
+        ),
+    )
+
+
 USE_CASES = (
-    UseCase("cantine_scolaire", "Cantine scolaire", "Dites-le-nous une fois – Cantine scolaire"),
-    UseCase("place_creche", "Place en crèche", "Dites-le-nous une fois – Place en crèche"),
-    UseCase(
+    _use_case(
+        "cantine_scolaire",
+        "Cantine scolaire",
+        "restauration scolaire",
+        "fixant les tarifs de la restauration scolaire selon le quotient familial",
+    ),
+    _use_case(
+        "place_creche",
+        "Place en crèche",
+        "place en crèche",
+        "fixant la participation des familles à l'accueil du jeune enfant",
+    ),
+    _use_case(
         "activites_periscolaires",
         "Activités périscolaires",
-        "Dites-le-nous une fois – Activités périscolaires",
+        "inscription aux activités périscolaires",
+        "fixant les tarifs des activités périscolaires",
     ),
-    UseCase(
+    _use_case(
         "stationnement_residentiel",
         "Stationnement résidentiel",
-        "Dites-le-nous une fois – Stationnement résidentiel",
+        "carte de stationnement résidentiel",
+        "instituant le tarif résidentiel de stationnement",
     ),
-    UseCase(
+    _use_case(
         "aides_sociales_facultatives",
         "Aides sociales facultatives",
-        "Dites-le-nous une fois – Aides sociales facultatives",
+        "aides sociales facultatives",
+        "(ou du conseil d'administration du CCAS) fixant le règlement des aides facultatives",
     ),
-    UseCase("carte_transport", "Carte de transport", "Dites-le-nous une fois – Carte de transport"),
-    UseCase("libre", "Autre projet (saisie libre)", ""),
+    _use_case(
+        "carte_transport",
+        "Carte de transport",
+        "tarification solidaire des transports",
+        "fixant la tarification solidaire des transports",
+    ),
+    UseCase("libre", "Autre projet (saisie libre)"),
 )
+
+
+def placeholders_completed(data: Mapping[str, Any]) -> dict[str, str]:
+    """A prefilled text still holding « [à compléter …] » is not finished."""
+    return {
+        key: "Complétez ce texte : remplacez les passages « [à compléter …] »."
+        for key, value in data.items()
+        if isinstance(value, str) and PLACEHOLDER in value
+    }
+
 
 PROJET = SectionDefinition(
     key="projet",
@@ -87,6 +141,7 @@ PROJET = SectionDefinition(
             help_text="Facultatif : nombre de dossiers traités chaque année.",
         ),
     ),
+    checks=(placeholders_completed,),
 )
 
 VOLUMETRY_OPTIONS = (50, 100, 200, 500, 750, 1000)

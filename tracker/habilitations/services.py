@@ -196,7 +196,11 @@ def create_request(
     session.add(request)
     _flush(session)
     projet = definition.section("projet")
-    prefill = {"intitule": request.intitule, "use_case": request.use_case}
+    prefill = {
+        "intitule": request.intitule,
+        "description": chosen.description if chosen else "",
+        "use_case": request.use_case,
+    }
     _write_section(session, request, projet, {k: v for k, v in prefill.items() if v}, principal)
     _timeline(session, request, principal, outcome, reason=None, details={"use_case": request.use_case})
     _flush(session)
