@@ -21,6 +21,7 @@ from tracker.accounts.siret import with_luhn_key
 from tracker.db import db
 from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest
+from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
 from tracker.habilitations.workflow import Event
 
 
@@ -123,8 +124,15 @@ def _build_request(
     dpo = _principal(session, "dpo@mairie-exemple.fr")
     instructeur = _principal(session, "instructeur@dgfip.exemple.fr")
     request = services.create_request(session, principal=dpo, use_case=use_case)
-    request.editeur = parties["editeur"]
-    request.hebergeur = parties["hebergeur"]
+    designate_parties(
+        session,
+        request,
+        principal=dpo,
+        editeur=PartyContact(parties["editeur"].siret),
+        hosting=Hosting.THIRD_PARTY,
+        hebergeur=PartyContact(parties["hebergeur"].siret),
+        expected_version=None,
+    )
     projet = {
         **request.section(request.stage, "projet").data,
         "description": description,

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -25,6 +26,9 @@ from tracker.accounts.passwords import PasswordHashing, password_problems
 from tracker.audit import services as audit
 from tracker.db import utcnow
 from tracker.notify.services import queue_email
+
+if TYPE_CHECKING:
+    from tracker.habilitations.models import HabilitationRequest
 
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -211,9 +215,13 @@ def invite(
     invited_by: User | None,
     role: MembershipRole = MembershipRole.MEMBER,
     dgfip_function: DgfipFunction | None = None,
-    habilitation_request_id: int | None = None,
+    habilitation_request: HabilitationRequest | None = None,
 ) -> IssuedInvitation:
-    """Create a single-use, expiring invitation and queue its email; only the token's hash is stored."""
+    """Create a single-use, expiring invitation and queue its email; only the token's hash is stored.
+
+    With ``habilitation_request``, the organization was named as a party to that request, which the
+    email explains."""
+    habilitation_request_id = habilitation_request.id if habilitation_request is not None else None
     email = normalize_email(email)
     if (organization.kind is OrganizationKind.DGFIP) != (dgfip_function is not None):
         raise AccountError("Choisissez la fonction DGFiP de la personne invitée.", field="dgfip_function")
@@ -254,6 +262,7 @@ def invite(
         email,
         habilitation_request_id=habilitation_request_id,
         confidential=True,
+        habilitation_request=habilitation_request,
         organization=organization,
         invited_by=invited_by,
         token=token,

@@ -14,6 +14,7 @@ from wtforms import (
     Field,
     HiddenField,
     IntegerField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -22,10 +23,11 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
+from tracker.habilitations.parties import Hosting
 
 NOT_A_NUMBER = "Saisissez un nombre entier."
 NOT_A_DATE = "Saisissez une date valide."
@@ -72,6 +74,35 @@ class EventForm(VersionedForm):
 
 class SimpleActionForm(VersionedForm):
     pass
+
+
+class PartiesForm(VersionedForm):
+    """The collectivité names its éditeur and hébergeur; name and e-mail serve only for an organization
+    the tracker does not know yet (or one without any user)."""
+
+    editeur_siret = StringField("SIRET de l'éditeur", validators=[DataRequired("Indiquez le SIRET de l'éditeur.")])
+    editeur_name = StringField(
+        "Raison sociale de l'éditeur", description="Seulement si l'éditeur n'utilise pas encore ce service."
+    )
+    editeur_email = EmailField(
+        "Adresse électronique de votre contact chez l'éditeur",
+        description="Seulement si l'éditeur n'utilise pas encore ce service : une invitation lui sera envoyée.",
+        validators=[Optional(), Email("Cette adresse électronique n'est pas valide.")],
+    )
+    hosting = RadioField(
+        "Hébergement du logiciel et des données",
+        choices=[SelectChoice(h.value, h.label) for h in Hosting],
+        default=Hosting.SAME_AS_EDITEUR.value,
+    )
+    hebergeur_siret = StringField("SIRET de l'hébergeur", description="Seulement pour un hébergeur tiers.")
+    hebergeur_name = StringField(
+        "Raison sociale de l'hébergeur", description="Seulement si l'hébergeur n'utilise pas encore ce service."
+    )
+    hebergeur_email = EmailField(
+        "Adresse électronique de votre contact chez l'hébergeur",
+        description="Seulement si l'hébergeur n'utilise pas encore ce service : une invitation lui sera envoyée.",
+        validators=[Optional(), Email("Cette adresse électronique n'est pas valide.")],
+    )
 
 
 class CguForm(VersionedForm):

@@ -105,7 +105,8 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
     return facts
 
 
-def _flush(session: Session) -> None:
+def flush_checking_version(session: Session) -> None:
+    """Flush; a concurrent change of the request (its version moved) becomes a 409, not a 500."""
     try:
         session.flush()
     except StaleDataError as error:
@@ -117,9 +118,10 @@ def _check_version(request: HabilitationRequest, expected_version: int | None) -
         raise StaleRequest()
 
 
-def _audit(
+def audit_request(
     session: Session, principal: Principal, request: HabilitationRequest, action: str, details: dict[str, Any]
 ) -> None:
+    """One audit entry about ``request``, in the caller's transaction."""
     audit.record(
         session,
         action,
@@ -157,7 +159,7 @@ def _timeline(
         created_at=utcnow(),
     )
     session.add(entry)
-    _audit(
+    audit_request(
         session,
         principal,
         request,
@@ -194,7 +196,7 @@ def create_request(
         last_event_at=now,
     )
     session.add(request)
-    _flush(session)
+    flush_checking_version(session)
     projet = definition.section("projet")
     prefill = {
         "intitule": request.intitule,
@@ -203,7 +205,7 @@ def create_request(
     }
     _write_section(session, request, projet, {k: v for k, v in prefill.items() if v}, principal)
     _timeline(session, request, principal, outcome, reason=None, details={"use_case": request.use_case})
-    _flush(session)
+    flush_checking_version(session)
     return request
 
 
@@ -228,7 +230,7 @@ def apply_event(
     request.stage = outcome.stage
     request.is_reopening = outcome.is_reopening
     request.last_event_at = now
-    _flush(session)  # the version check happens here, before anything else is written
+    flush_checking_version(session)  # the version check happens here, before anything else is written
 
     details: dict[str, Any] = {}
     habilitation = None
@@ -258,7 +260,7 @@ def apply_event(
         request.cgu_accepted_at = None
         request.cgu_accepted_by_id = None
     entry = _timeline(session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation)
-    _flush(session)
+    flush_checking_version(session)
     return entry
 
 
@@ -420,8 +422,8 @@ def save_section(
     if previous is not None and previous.data == data:
         return previous
     section = _write_section(session, request, definition, data, principal)
-    _flush(session)
-    _audit(
+    flush_checking_version(session)
+    audit_request(
         session,
         principal,
         request,
@@ -451,8 +453,8 @@ def attest_section(
     section.attested_at = now
     section.attested_by_id = principal.user.id
     request.last_event_at = now
-    _flush(session)
-    _audit(session, principal, request, "section.attested", {"section": key, "sha256": section.attested_sha256})
+    flush_checking_version(session)
+    audit_request(session, principal, request, "section.attested", {"section": key, "sha256": section.attested_sha256})
     return section
 
 
@@ -471,8 +473,8 @@ def accept_cgu(
     request.cgu_accepted_at = now
     request.cgu_accepted_by_id = principal.user.id
     request.last_event_at = now
-    _flush(session)
-    _audit(
+    flush_checking_version(session)
+    audit_request(
         session,
         principal,
         request,

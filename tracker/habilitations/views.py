@@ -18,6 +18,7 @@ from tracker.habilitations.forms import (
     CguForm,
     CreateRequestForm,
     EventForm,
+    PartiesForm,
     SimpleActionForm,
     choices,
     data_to_form,
@@ -25,6 +26,7 @@ from tracker.habilitations.forms import (
     section_form_class,
 )
 from tracker.habilitations.models import HabilitationRequest
+from tracker.habilitations.parties import Hosting, PartyContact, PartyError, designate_parties, hosting_of
 from tracker.habilitations.workflow import (
     RULES,
     Actor,
@@ -298,6 +300,61 @@ def attest(request_id: int, key: str) -> Response | tuple[str, int]:
     db.session.commit()
     flash(f"Section attestée (empreinte SHA-256 {section_row.attested_sha256[:12]}…).", "success")
     return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+@blueprint.route("/demandes/<int:request_id>/parties", methods=["GET", "POST"])
+@login_required
+def parties(request_id: int) -> Response | tuple[str, int]:
+    principal = current_principal()
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    if principal.actor is not Actor.COLLECTIVITE:
+        abort(403)
+    if request.method == "GET":
+        current = {
+            "version": hab_request.version,
+            "hosting": (hosting_of(hab_request) or Hosting.SAME_AS_EDITEUR).value,
+        }
+        if hab_request.editeur:
+            current["editeur_siret"] = hab_request.editeur.siret
+        if hosting_of(hab_request) is Hosting.THIRD_PARTY:
+            current["hebergeur_siret"] = hab_request.hebergeur.siret  # type: ignore[union-attr]
+        form = PartiesForm(formdata=None, data=current)
+        return render_template("habilitations/parties.html", hab_request=hab_request, form=form), 200
+    form = PartiesForm()
+    if form.validate_on_submit():
+        hosting = Hosting(form.hosting.data)
+        try:
+            designate_parties(
+                db.session,
+                hab_request,
+                principal=principal,
+                editeur=PartyContact(
+                    form.editeur_siret.data, form.editeur_name.data or "", form.editeur_email.data or ""
+                ),
+                hosting=hosting,
+                hebergeur=PartyContact(
+                    form.hebergeur_siret.data or "", form.hebergeur_name.data or "", form.hebergeur_email.data or ""
+                )
+                if hosting is Hosting.THIRD_PARTY
+                else None,
+                expected_version=form.expected_version,
+            )
+        except PartyError as error:
+            db.session.rollback()
+            form[f"{error.party}_{error.field}"].errors = [error.message]
+        except WorkflowError as error:
+            _refuse(error)
+            form.form_errors.append(error.message)
+            return render_template("habilitations/parties.html", hab_request=hab_request, form=form), 409
+        else:
+            db.session.commit()
+            flash(
+                "Éditeur et hébergeur enregistrés. Les organisations qui n'utilisaient pas encore ce service "
+                "reçoivent une invitation par courriel.",
+                "success",
+            )
+            return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+    return render_template("habilitations/parties.html", hab_request=hab_request, form=form), 422
 
 
 @blueprint.route("/instruction")

@@ -1,0 +1,154 @@
+"""Naming a request's éditeur and hébergeur (DOMAIN §4): by SIRET, inviting a first user when the
+organization is new to the tracker. Flushes; the caller commits.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tracker.accounts.models import Membership, Organization, OrganizationKind
+from tracker.accounts.principal import Principal
+from tracker.accounts.services import invite
+from tracker.accounts.siret import normalize_siret, siret_error
+from tracker.db import utcnow
+from tracker.habilitations.models import HabilitationRequest
+from tracker.habilitations.services import InvalidInput, StaleRequest, audit_request, flush_checking_version
+from tracker.habilitations.workflow import EDITABLE, Actor, ActorNotAllowed, TransitionNotAllowed
+
+
+class Hosting(enum.StrEnum):
+    """Who hosts the software and the data."""
+
+    SAME_AS_EDITEUR = "editeur"
+    COLLECTIVITE = "collectivite"
+    THIRD_PARTY = "tiers"
+
+    @property
+    def label(self) -> str:
+        return {
+            Hosting.SAME_AS_EDITEUR: "L'éditeur héberge lui-même le logiciel et les données",
+            Hosting.COLLECTIVITE: "La collectivité héberge elle-même (sur site)",
+            Hosting.THIRD_PARTY: "Un hébergeur tiers",
+        }[self]
+
+
+@dataclass(frozen=True)
+class PartyContact:
+    """An organization named by SIRET; ``name`` and ``email`` serve only if it is new to the tracker
+    (or has no user yet), to create it and invite its first user."""
+
+    siret: str
+    name: str = ""
+    email: str = ""
+
+
+class PartyError(InvalidInput):
+    """A refused designation, tied to the form field it concerns (``editeur`` or ``hebergeur``)."""
+
+    def __init__(self, message: str, *, party: str, field: str) -> None:
+        super().__init__(message)
+        self.party = party
+        self.field = field
+
+
+def hosting_of(request: HabilitationRequest) -> Hosting | None:
+    """Derived, not stored: the hosting choice is which organization the hébergeur is."""
+    if request.hebergeur_id is None:
+        return None
+    if request.hebergeur_id == request.organization_id:
+        return Hosting.COLLECTIVITE
+    if request.hebergeur_id == request.editeur_id:
+        return Hosting.SAME_AS_EDITEUR
+    return Hosting.THIRD_PARTY
+
+
+def _party(
+    session: Session,
+    request: HabilitationRequest,
+    principal: Principal,
+    contact: PartyContact,
+    *,
+    kind: OrganizationKind,
+    party: str,
+) -> Organization:
+    siret = normalize_siret(contact.siret)
+    if error := siret_error(siret):
+        raise PartyError(error, party=party, field="siret")
+    organization = session.execute(select(Organization).where(Organization.siret == siret)).scalar_one_or_none()
+    if organization is None:
+        if not contact.name.strip():
+            raise PartyError(
+                "Cette organisation n'est pas encore connue : indiquez sa raison sociale.", party=party, field="name"
+            )
+        organization = Organization(kind=kind, name=contact.name.strip(), siret=siret)
+        session.add(organization)
+        session.flush()
+    if organization.kind is not kind:
+        raise PartyError(
+            f"Le SIRET {siret} est celui d'une organisation enregistrée comme {organization.kind.label.lower()}, "
+            f"pas comme {kind.label.lower()}.",
+            party=party,
+            field="siret",
+        )
+    has_members = session.execute(
+        select(func.count()).select_from(Membership).where(Membership.organization_id == organization.id)
+    ).scalar_one()
+    if not has_members:
+        if not contact.email.strip():
+            raise PartyError(
+                f"{organization.name} n'a pas encore de compte : indiquez l'adresse électronique de la personne "
+                "à inviter.",
+                party=party,
+                field="email",
+            )
+        invite(
+            session,
+            organization=organization,
+            email=contact.email,
+            invited_by=principal.user,
+            habilitation_request=request,
+        )
+    return organization
+
+
+def designate_parties(
+    session: Session,
+    request: HabilitationRequest,
+    *,
+    principal: Principal,
+    editeur: PartyContact,
+    hosting: Hosting,
+    hebergeur: PartyContact | None = None,
+    expected_version: int | None,
+) -> None:
+    """The collectivité names (or changes) its éditeur and hébergeur while the request is editable."""
+    if principal.actor is not Actor.COLLECTIVITE:
+        raise ActorNotAllowed("Seule la collectivité désigne son éditeur et son hébergeur.")
+    if request.state not in EDITABLE:
+        raise TransitionNotAllowed("Les parties ne peuvent plus changer : la demande n'est pas modifiable.")
+    if expected_version is not None and expected_version != request.version:
+        raise StaleRequest()
+    request.editeur = _party(session, request, principal, editeur, kind=OrganizationKind.EDITEUR, party="editeur")
+    if hosting is Hosting.SAME_AS_EDITEUR:
+        request.hebergeur = request.editeur
+    elif hosting is Hosting.COLLECTIVITE:
+        request.hebergeur = request.organization
+    else:
+        if hebergeur is None:
+            raise PartyError("Indiquez le SIRET de l'hébergeur.", party="hebergeur", field="siret")
+        request.hebergeur = _party(
+            session, request, principal, hebergeur, kind=OrganizationKind.HEBERGEUR, party="hebergeur"
+        )
+    request.last_event_at = utcnow()  # bumps the version: forms read before this are now stale
+    flush_checking_version(session)
+    audit_request(
+        session,
+        principal,
+        request,
+        "request.parties_designated",
+        {"editeur": request.editeur.siret, "hebergeur": request.hebergeur.siret, "hosting": hosting.value},
+    )
