@@ -225,3 +225,37 @@ def test_only_the_collectivite_of_an_editable_request_designates(
     locked = _post(client, session, draft, **fields)
     assert locked.status_code == 409
     assert "la demande n'est pas modifiable" in _body(locked)
+
+
+def test_the_organization_playing_a_party_owns_its_sections(
+    session: Session, dpo: User, draft: HabilitationRequest
+) -> None:
+    """The hébergement section goes to whoever hosts: the collectivité itself, or the éditeur."""
+    from tracker.catalogue.definitions import SectionDefinition
+    from tracker.habilitations.parties import PartyContact, designate_parties
+    from tracker.habilitations.services import owns_section
+    from tracker.habilitations.workflow import Actor, Stage
+
+    editeur = make_organization(session, OrganizationKind.EDITEUR)
+    editeur_member = principal_for(make_user(session, editeur))
+    collectivite_member = principal_for(dpo)
+    hebergement = SectionDefinition("hebergement", "L'hébergement", Actor.HEBERGEUR, Stage.SANDBOX, ())
+    modalites = SectionDefinition("modalites", "Les modalités d'accès", Actor.EDITEUR, Stage.SANDBOX, ())
+
+    def designate(hosting: Hosting) -> None:
+        designate_parties(
+            session,
+            draft,
+            principal=collectivite_member,
+            editeur=PartyContact(editeur.siret),
+            hosting=hosting,
+            expected_version=None,
+        )
+
+    designate(Hosting.COLLECTIVITE)
+    assert owns_section(draft, hebergement, collectivite_member)
+    assert not owns_section(draft, hebergement, editeur_member)
+    assert owns_section(draft, modalites, editeur_member) and not owns_section(draft, modalites, collectivite_member)
+    designate(Hosting.SAME_AS_EDITEUR)
+    assert owns_section(draft, hebergement, editeur_member)
+    assert not owns_section(draft, hebergement, collectivite_member)

@@ -373,8 +373,19 @@ def section_is_editable(request: HabilitationRequest, definition: SectionDefinit
     return True
 
 
+def owns_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> bool:
+    """The owner is the organization playing the section's party on this request, so a collectivité
+    hosting itself, or an éditeur that also hosts, fills the hébergement section."""
+    owner_id = {
+        Actor.COLLECTIVITE: request.organization_id,
+        Actor.EDITEUR: request.editeur_id,
+        Actor.HEBERGEUR: request.hebergeur_id,
+    }.get(definition.owner)
+    return owner_id is not None and owner_id == principal.organization.id
+
+
 def _authorize_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> None:
-    if principal.actor is not definition.owner:
+    if not owns_section(request, definition, principal):
         raise ActorNotAllowed(f"La section « {definition.label} » est remplie par : {definition.owner.label}.")
     if not section_is_editable(request, definition):
         raise TransitionNotAllowed(f"La section « {definition.label} » n'est pas modifiable en ce moment.")

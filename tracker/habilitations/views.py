@@ -79,7 +79,7 @@ def _render_detail(
         {
             "definition": section_definition,
             "row": hab_request.section(section_definition.stage, section_definition.key),
-            "is_editable": principal.actor is section_definition.owner
+            "is_editable": services.owns_section(hab_request, section_definition, principal)
             and services.section_is_editable(hab_request, section_definition),
         }
         for section_definition in definition.sections
@@ -268,7 +268,9 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
             formdata=None,
             data={**data_to_form(row.data if row else {}, definition), "version": hab_request.version},
         )
-    is_editable = principal.actor is definition.owner and services.section_is_editable(hab_request, definition)
+    is_editable = services.owns_section(hab_request, definition, principal) and services.section_is_editable(
+        hab_request, definition
+    )
     return render_template(
         "habilitations/section.html",
         hab_request=hab_request,
