@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, g
 
 from tracker.db import utcnow
+from tracker.habilitations.changelog import describe as describe_change
 from tracker.habilitations.deadlines import deadline_status, instruction_deadline
 from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State
 
@@ -25,5 +26,6 @@ def register_templating(app: Flask) -> None:
             "Actor": Actor,
             "SectionStatus": SectionStatus,
             "instruction_deadline": instruction_deadline,
+            "describe_change": describe_change,
             "deadline_status": lambda started_at: deadline_status(started_at, utcnow()),
         }

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -18,6 +19,7 @@ from tracker.catalogue import CATALOGUE
 from tracker.catalogue.definitions import ApiDefinition, SectionDefinition
 from tracker.catalogue.rules import content_sha256, status_after_save, submission_blockers
 from tracker.db import utcnow
+from tracker.habilitations.changelog import changes_between
 from tracker.habilitations.models import (
     Habilitation,
     HabilitationRequest,
@@ -51,6 +53,10 @@ class StaleRequest(WorkflowError):
 
 class InvalidInput(WorkflowError):
     http_status = 422
+
+
+# Timeline details too bulky (or too personal) for the audit log.
+TIMELINE_ONLY_DETAILS = frozenset({"content", "changes"})
 
 
 def api_definition(request: HabilitationRequest) -> ApiDefinition:
@@ -168,7 +174,8 @@ def _timeline(
             "from": outcome.source and outcome.source.value,
             "to": outcome.target.value,
             "stage": outcome.stage.value,
-            **(details or {}),
+            # The audit log names what happened; the content itself stays on the timeline.
+            **{key: value for key, value in (details or {}).items() if key not in TIMELINE_ONLY_DETAILS},
         },
     )
     return entry
@@ -235,6 +242,7 @@ def apply_event(
     details: dict[str, Any] = {}
     habilitation = None
     if Effect.START_DEADLINE in outcome.effects:
+        details.update(_submission_changelog(session, request))
         request.deadline_started_at = now
         request.first_submitted_at = request.first_submitted_at or now
         for section in request.sections:
@@ -262,6 +270,36 @@ def apply_event(
     entry = _timeline(session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation)
     flush_checking_version(session)
     return entry
+
+
+def _submission_changelog(session: Session, request: HabilitationRequest) -> dict[str, Any]:
+    """The content submitted, and what changed since the stage's previous submission (or, for an
+    update, since the habilitation being updated)."""
+    content = {_snapshot_key(s.stage, s.key): s.data for s in request.sections}
+    if request.is_reopening:
+        habilitation = latest_habilitation(request, request.stage)
+        previous = {k: v["data"] for k, v in habilitation.snapshot["sections"].items()} if habilitation else None
+        compared_with = f"l'habilitation {habilitation.number}" if habilitation else ""
+    else:
+        compared_with = "la soumission précédente"
+        previous = session.execute(
+            select(TimelineEntry.details)
+            .where(
+                TimelineEntry.request_id == request.id,
+                TimelineEntry.event == Event.SUBMIT,
+                TimelineEntry.stage == request.stage,
+            )
+            .order_by(TimelineEntry.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        previous = previous.get("content") if previous else None
+    if previous is None:
+        return {"content": content, "first_submission": True}
+    return {
+        "content": content,
+        "compared_with": compared_with,
+        "changes": changes_between(api_definition(request), previous, content),
+    }
 
 
 def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[RequestSection]:

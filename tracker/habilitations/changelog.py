@@ -1,0 +1,51 @@
+"""What changed between two versions of a request's content, field by field, in words a reader of the
+timeline understands (« Le champ « Nom du projet » a changé de « … » en « … » »). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from tracker.catalogue.definitions import ApiDefinition, FieldDefinition, FieldKind
+
+EMPTY = "(vide)"
+
+# Content as stored on a timeline entry or an habilitation: section data keyed "<stage>/<section key>".
+Content = Mapping[str, Mapping[str, Any]]
+
+
+def display_value(field: FieldDefinition, value: Any) -> str:
+    if value in (None, "", [], {}):
+        return EMPTY
+    if field.kind is FieldKind.CHOICE:
+        return dict(field.choices).get(value, str(value))
+    if field.kind is FieldKind.DATE and isinstance(value, str):
+        try:
+            return date.fromisoformat(value).strftime("%d/%m/%Y")
+        except ValueError:
+            return value
+    return str(value)
+
+
+def changes_between(api: ApiDefinition, before: Content, after: Content) -> list[dict[str, str]]:
+    """Every field whose value differs, in form order, as plain strings (stored as JSON on the timeline)."""
+    changes = []
+    for section in api.sections:
+        key = f"{section.stage.value}/{section.key}"
+        old, new = before.get(key, {}), after.get(key, {})
+        for field in section.fields:
+            if old.get(field.key) != new.get(field.key):
+                changes.append(
+                    {
+                        "section": section.label,
+                        "field": field.label,
+                        "before": display_value(field, old.get(field.key)),
+                        "after": display_value(field, new.get(field.key)),
+                    }
+                )
+    return changes
+
+
+def describe(change: Mapping[str, str]) -> str:
+    return f"Le champ « {change['field']} » a changé de « {change['before']} » en « {change['after']} »."
