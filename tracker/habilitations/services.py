@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from tracker.accounts.models import Membership, User
 from tracker.accounts.principal import Principal
 from tracker.audit import services as audit
 from tracker.catalogue import CATALOGUE
@@ -42,6 +43,7 @@ from tracker.habilitations.workflow import (
     WorkflowError,
     decide,
 )
+from tracker.notify.services import queue_email
 
 
 class StaleRequest(WorkflowError):
@@ -255,6 +257,7 @@ def apply_event(
             if section.status is SectionStatus.ATTESTED:
                 _drop_attestation(section)
         details["sections"] = [s.key for s in named_sections]
+        _tell_owners_of_requested_changes(session, request, named_sections, reason or "")
     if Effect.CREATE_HABILITATION in outcome.effects:
         habilitation = _create_habilitation(session, request, principal, now)
         details["habilitation"] = habilitation.number
@@ -300,6 +303,39 @@ def _submission_changelog(session: Session, request: HabilitationRequest) -> dic
         "compared_with": compared_with,
         "changes": changes_between(api_definition(request), previous, content),
     }
+
+
+def _tell_owners_of_requested_changes(
+    session: Session, request: HabilitationRequest, sections: list[RequestSection], reason: str
+) -> None:
+    """Each organization owning a named section hears which of its sections to change, and why; the
+    collectivité, which resubmits, hears about every one of them."""
+    definition = api_definition(request)
+    labels_by_owner: dict[int, list[str]] = {}
+    for section in sections:
+        section_definition = definition.section(section.key)
+        owner_id = organization_playing(request, section_definition.owner)
+        if owner_id is not None:
+            labels_by_owner.setdefault(owner_id, []).append(section_definition.label)
+    labels_by_owner.setdefault(request.organization_id, [])
+    all_labels = [definition.section(s.key).label for s in sections]
+    recipients = session.execute(
+        select(User.email, Membership.organization_id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id.in_(labels_by_owner), User.is_active.is_(True))
+        .order_by(User.email)
+    ).all()
+    for email, organization_id in recipients:
+        queue_email(
+            session,
+            "changes_requested",
+            email,
+            habilitation_request_id=request.id,
+            hab_request=request,
+            own_sections=labels_by_owner[organization_id],
+            all_sections=all_labels,
+            reason=reason.strip(),
+        )
 
 
 def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[RequestSection]:
@@ -411,14 +447,19 @@ def section_is_editable(request: HabilitationRequest, definition: SectionDefinit
     return True
 
 
-def owns_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> bool:
-    """The owner is the organization playing the section's party on this request, so a collectivité
-    hosting itself, or an éditeur that also hosts, fills the hébergement section."""
-    owner_id = {
+def organization_playing(request: HabilitationRequest, party: Actor) -> int | None:
+    """The organization that plays ``party`` on this request (None while not designated)."""
+    return {
         Actor.COLLECTIVITE: request.organization_id,
         Actor.EDITEUR: request.editeur_id,
         Actor.HEBERGEUR: request.hebergeur_id,
-    }.get(definition.owner)
+    }.get(party)
+
+
+def owns_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> bool:
+    """The owner is the organization playing the section's party on this request, so a collectivité
+    hosting itself, or an éditeur that also hosts, fills the hébergement section."""
+    owner_id = organization_playing(request, definition.owner)
     return owner_id is not None and owner_id == principal.organization.id
 
 
