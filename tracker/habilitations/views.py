@@ -14,6 +14,7 @@ from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
 from tracker.catalogue.rules import validate_section
 from tracker.db import db
 from tracker.habilitations import queries, services
+from tracker.habilitations.changelog import display_value
 from tracker.habilitations.forms import (
     CguForm,
     CreateRequestForm,
@@ -302,6 +303,26 @@ def attest(request_id: int, key: str) -> Response | tuple[str, int]:
     db.session.commit()
     flash(f"Section attestée (empreinte SHA-256 {section_row.attested_sha256[:12]}…).", "success")
     return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+@blueprint.route("/demandes/<int:request_id>/recapitulatif")
+@login_required
+def summary(request_id: int) -> str:
+    """The whole request on one page, read-only, for every party and the DGFiP."""
+    principal = current_principal()
+    hab_request = queries.get_visible_request(db.session, principal, request_id)
+    definition = services.api_definition(hab_request)
+    sections = [
+        (section_definition, hab_request.section(section_definition.stage, section_definition.key))
+        for section_definition in definition.required_sections(hab_request.stage)
+    ]
+    return render_template(
+        "habilitations/summary.html",
+        hab_request=hab_request,
+        sections=sections,
+        hosting=hosting_of(hab_request),
+        display_value=display_value,
+    )
 
 
 @blueprint.route("/demandes/<int:request_id>/parties", methods=["GET", "POST"])
