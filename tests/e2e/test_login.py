@@ -45,3 +45,18 @@ def test_wrong_password_is_refused(page: Page, live_server: str, broken_response
     expect(page.get_by_text("Adresse électronique ou mot de passe incorrect.")).to_be_visible()
     expect(page.get_by_role("button", name="Se déconnecter")).to_have_count(0)
     assert broken_responses == []
+
+
+def test_a_request_and_its_summary_from_the_dashboard(
+    page: Page, live_server: str, demo_password: str, broken_responses: list[str]
+) -> None:
+    log_in(page, DPO_EMAIL, demo_password)
+    page.get_by_role("link", name="D1", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("D1 – Dites-le-nous une fois – Cantine scolaire")
+    expect(page.get_by_role("heading", name="Historique")).to_be_visible()
+
+    page.get_by_role("link", name="Voir le récapitulatif complet de la demande").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Récapitulatif de la demande D1")
+    expect(page.get_by_text("Nom du projet")).to_be_visible()
+    expect(page.get_by_role("cell", name="Logiciel Exemple SA")).to_be_visible()
+    assert broken_responses == []
