@@ -42,6 +42,8 @@ assets:
 browser:
 	scripts/install-browser.sh
 
+# Links in e-mails and the demo logins point at the address actually served, unless set explicitly.
+run: export TRACKER_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed assets
 	$(TRACKER) db upgrade
 	$(TRACKER) seed-demo
