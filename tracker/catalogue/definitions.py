@@ -16,6 +16,7 @@ class FieldKind(enum.StrEnum):
     TEXT = "text"
     TEXTAREA = "textarea"
     CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
     DATE = "date"
     INTEGER = "integer"
     EMAIL = "email"

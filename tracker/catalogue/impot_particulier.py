@@ -191,6 +191,146 @@ VOLUMETRIE = SectionDefinition(
     checks=(_volumetry_justified,),
 )
 
+RETENTION_WITHOUT_JUSTIFICATION_MONTHS = 36
+
+
+def _retention_justified(data: Mapping[str, Any]) -> dict[str, str]:
+    """Keeping data beyond 36 months must be justified (DOMAIN §5, §9)."""
+    months = data.get("duree_conservation_mois")
+    if (
+        isinstance(months, int)
+        and months > RETENTION_WITHOUT_JUSTIFICATION_MONTHS
+        and not str(data.get("duree_conservation_justification") or "").strip()
+    ):
+        return {
+            "duree_conservation_justification": f"Au-delà de {RETENTION_WITHOUT_JUSTIFICATION_MONTHS} mois, "
+            "justifiez la durée de conservation."
+        }
+    return {}
+
+
+def _dpia_dated(data: Mapping[str, Any]) -> dict[str, str]:
+    if data.get("aipd_realisee") == "oui" and not data.get("aipd_date"):
+        return {"aipd_date": "Indiquez la date de l'analyse d'impact."}
+    return {}
+
+
+DONNEES_PERSONNELLES = SectionDefinition(
+    key="donnees_personnelles",
+    label="Le traitement des données personnelles",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.SANDBOX,
+    description="Les réponses du délégué à la protection des données (DPO) sur le traitement.",
+    fields=(
+        FieldDefinition(
+            "destinataires",
+            "Destinataires des données",
+            FieldKind.TEXTAREA,
+            is_required=True,
+            max_length=2000,
+            help_text="Les personnes ou services qui auront accès aux données, par exemple les agents instructeurs.",
+        ),
+        FieldDefinition(
+            "duree_conservation_mois",
+            "Durée de conservation des données (en mois)",
+            FieldKind.INTEGER,
+            is_required=True,
+            min_value=1,
+        ),
+        FieldDefinition(
+            "duree_conservation_justification",
+            "Justification de la durée de conservation",
+            FieldKind.TEXTAREA,
+            max_length=2000,
+            help_text="Obligatoire au-delà de 36 mois.",
+        ),
+        FieldDefinition(
+            "registre_reference",
+            "Référence au registre des activités de traitement (article 30 du RGPD)",
+            is_required=True,
+            max_length=200,
+        ),
+        FieldDefinition(
+            "aipd_realisee",
+            "Une analyse d'impact relative à la protection des données (AIPD) a-t-elle été réalisée ?",
+            FieldKind.CHOICE,
+            is_required=True,
+            choices=(("oui", "Oui"), ("non", "Non")),
+        ),
+        FieldDefinition("aipd_date", "Date de l'analyse d'impact", FieldKind.DATE, help_text="Si elle a été réalisée."),
+    ),
+    checks=(_retention_justified, _dpia_dated),
+)
+
+
+def _person(prefix: str, who: str) -> tuple[FieldDefinition, ...]:
+    return (
+        FieldDefinition(f"{prefix}_nom", f"Nom ({who})", is_required=True, max_length=100),
+        FieldDefinition(f"{prefix}_prenom", f"Prénom ({who})", is_required=True, max_length=100),
+        FieldDefinition(f"{prefix}_fonction", f"Fonction ({who})", is_required=True, max_length=200),
+        FieldDefinition(f"{prefix}_email", f"Adresse électronique ({who})", FieldKind.EMAIL, is_required=True),
+        FieldDefinition(f"{prefix}_telephone", f"Téléphone ({who})", FieldKind.PHONE, is_required=True),
+    )
+
+
+CONTACTS = SectionDefinition(
+    key="contacts",
+    label="Les personnes impliquées",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.SANDBOX,
+    description="Le responsable de traitement et le délégué à la protection des données, prévenus à la validation.",
+    fields=(
+        *_person("responsable", "responsable de traitement"),
+        *_person("dpo", "délégué à la protection des données"),
+    ),
+)
+
+FRANCE_CONNECT = "with_france_connect"
+
+
+def _france_connect_referenced(data: Mapping[str, Any]) -> dict[str, str]:
+    modalities = data.get("modalites_acces")
+    if isinstance(modalities, list) and FRANCE_CONNECT in modalities and not data.get("habilitation_france_connect"):
+        return {"habilitation_france_connect": "Indiquez le numéro de l'habilitation FranceConnect de la collectivité."}
+    return {}
+
+
+MODALITES = SectionDefinition(
+    key="modalites",
+    label="Les modalités d'accès",
+    owner=Actor.EDITEUR,
+    stage=Stage.SANDBOX,
+    description="Comment l'usager est identifié, et le logiciel qui appellera l'API.",
+    fields=(
+        FieldDefinition(
+            "modalites_acces",
+            "Modalités d'accès",
+            FieldKind.MULTI_CHOICE,
+            is_required=True,
+            choices=(
+                ("with_spi", "Par le numéro fiscal (SPI) de l'usager"),
+                (FRANCE_CONNECT, "Par FranceConnect"),
+            ),
+        ),
+        FieldDefinition(
+            "habilitation_france_connect",
+            "Numéro de l'habilitation FranceConnect de la collectivité",
+            max_length=50,
+            help_text="Obligatoire avec FranceConnect.",
+        ),
+        FieldDefinition("logiciel_nom", "Logiciel", is_required=True, max_length=200),
+        FieldDefinition("logiciel_version", "Version du logiciel", is_required=True, max_length=50),
+        *_person("contact_technique", "contact technique"),
+        FieldDefinition(
+            "email_technique_generique",
+            "Adresse électronique technique générique",
+            FieldKind.EMAIL,
+            help_text="Facultatif : une boîte partagée par l'équipe technique.",
+        ),
+    ),
+    checks=(_france_connect_referenced,),
+)
+
 IMPOT_PARTICULIER = ApiDefinition(
     key="api_impot_particulier",
     label="API Impôt particulier",

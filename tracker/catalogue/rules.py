@@ -36,6 +36,16 @@ def _choice_error(definition: FieldDefinition, value: Any) -> str | None:
     return None if value in {key for key, _label in definition.choices} else "Choisissez une valeur de la liste."
 
 
+def _multi_choice_error(definition: FieldDefinition, value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return "Choisissez parmi les valeurs proposées."
+    if not value:
+        return "Cochez au moins une case." if definition.is_required else None
+    if set(value) - {key for key, _label in definition.choices}:
+        return "Choisissez parmi les valeurs proposées."
+    return None
+
+
 def _date_error(_definition: FieldDefinition, value: Any) -> str | None:
     try:
         date.fromisoformat(value)
@@ -63,6 +73,7 @@ FIELD_CHECKS: dict[FieldKind, Callable[[FieldDefinition, Any], str | None]] = {
     FieldKind.TEXT: _text_error,
     FieldKind.TEXTAREA: _text_error,
     FieldKind.CHOICE: _choice_error,
+    FieldKind.MULTI_CHOICE: _multi_choice_error,
     FieldKind.DATE: _date_error,
     FieldKind.INTEGER: _integer_error,
     FieldKind.EMAIL: _formatted(formats.email_error),
@@ -74,7 +85,7 @@ assert set(FIELD_CHECKS) == set(FieldKind), "every field kind has its check"
 
 
 def _field_error(definition: FieldDefinition, value: Any) -> str | None:
-    if value in (None, ""):
+    if value in (None, "", []):
         return REQUIRED if definition.is_required else None
     return FIELD_CHECKS[definition.kind](definition, value)
 

@@ -20,6 +20,9 @@ def display_value(field: FieldDefinition, value: Any) -> str:
         return EMPTY
     if field.kind is FieldKind.CHOICE:
         return dict(field.choices).get(value, str(value))
+    if field.kind is FieldKind.MULTI_CHOICE and isinstance(value, list):
+        labels = dict(field.choices)
+        return ", ".join(labels.get(item, str(item)) for item in value)
     if field.kind is FieldKind.DATE and isinstance(value, str):
         try:
             return date.fromisoformat(value).strftime("%d/%m/%Y")

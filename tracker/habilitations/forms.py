@@ -134,6 +134,8 @@ def _wtforms_field(definition: FieldDefinition) -> Field:
             validate_choice=False,
             **common,
         )
+    if definition.kind is FieldKind.MULTI_CHOICE:
+        return MultiCheckboxField(choices=choices(definition.choices), validate_choice=False, **common)
     if definition.kind is FieldKind.DATE:
         return DateField(**common, invalid_value_message=NOT_A_DATE)
     if definition.kind is FieldKind.INTEGER:
@@ -158,7 +160,7 @@ def form_to_data(form: VersionedForm, definition: SectionDefinition) -> dict[str
             value = value.isoformat()
         elif isinstance(value, str):
             value = value.strip()
-        if value not in (None, ""):
+        if value not in (None, "", []):
             data[field_definition.key] = value
     return data
 
