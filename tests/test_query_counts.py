@@ -7,13 +7,14 @@ from contextlib import contextmanager
 
 from factories import login, make_organization, make_user, principal_for
 from flask.testing import FlaskClient
+from habilitations.builders import fill_every_section
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import OrganizationKind
 from tracker.habilitations import services
-from tracker.habilitations.workflow import Event
+from tracker.habilitations.workflow import Actor, Event
 
 
 @contextmanager
@@ -31,8 +32,10 @@ def count_statements(connection: Connection) -> Iterator[list[str]]:
         event.remove(connection, "before_cursor_execute", _record)
 
 
-def _request_with_history(session: Session, dpo, instructeur, rounds: int):  # type: ignore[no-untyped-def]
+def _request_with_history(session: Session, dpo, vendor, instructeur, rounds: int):  # type: ignore[no-untyped-def]
     request = services.create_request(session, principal=dpo, use_case="cantine_scolaire")
+    request.editeur = vendor.organization
+    fill_every_section(session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: vendor}, except_keys=("projet",))
     services.save_section(
         session,
         request,
@@ -70,9 +73,10 @@ def test_request_page_statement_count_does_not_grow_with_the_timeline(
     client: FlaskClient, session: Session, connection: Connection
 ) -> None:
     dpo = principal_for(make_user(session, make_organization(session, OrganizationKind.COLLECTIVITE)))
+    vendor = principal_for(make_user(session, make_organization(session, OrganizationKind.EDITEUR)))
     instructeur = principal_for(make_user(session, make_organization(session, OrganizationKind.DGFIP)))
-    short = _request_with_history(session, dpo, instructeur, rounds=1)
-    long = _request_with_history(session, dpo, instructeur, rounds=10)
+    short = _request_with_history(session, dpo, vendor, instructeur, rounds=1)
+    long = _request_with_history(session, dpo, vendor, instructeur, rounds=10)
     login(client, session, dpo.user)
     # auth session with user and membership, request with its parties, sections, habilitations,
     # timeline, attesters' names: six statements, however long the timeline.

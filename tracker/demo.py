@@ -103,6 +103,34 @@ DEMO_REQUESTS = (
     ),
 )
 
+PERSONAL_DATA = {
+    "duree_conservation_mois": 12,
+    "registre_reference": "Registre des traitements de la commune, fiche n° 27",
+    "aipd_realisee": "non",
+}
+CONTACTS = {
+    "responsable_nom": "Durand",
+    "responsable_prenom": "Hélène",
+    "responsable_fonction": "Maire",
+    "responsable_email": "maire@mairie-exemple.fr",
+    "responsable_telephone": "05 56 00 00 01",
+    "dpo_nom": "Martin",
+    "dpo_prenom": "Claire",
+    "dpo_fonction": "Déléguée à la protection des données",
+    "dpo_email": "dpo@mairie-exemple.fr",
+    "dpo_telephone": "05 56 00 00 02",
+}
+MODALITIES = {
+    "modalites_acces": ["with_spi"],
+    "logiciel_nom": "Logiciel Exemple Familles",
+    "logiciel_version": "5.3",
+    "contact_technique_nom": "Bernard",
+    "contact_technique_prenom": "Julien",
+    "contact_technique_fonction": "Chef de projet",
+    "contact_technique_email": "editeur@logiciel-exemple.fr",
+    "contact_technique_telephone": "02 40 00 00 03",
+}
+
 REASONS = {
     Event.REQUEST_CHANGES: "Précisez dans la description les catégories d'usagers concernées.",
     Event.REFUSE: "Le cadre juridique fourni ne couvre pas les aides facultatives du CCAS.",
@@ -133,13 +161,24 @@ def _build_request(
         hebergeur=PartyContact(parties["hebergeur"].siret),
         expected_version=None,
     )
-    projet = {
-        **request.section(request.stage, "projet").data,
-        "description": description,
-        "volumetrie_approximative": 1200,
-    }
-    services.save_section(session, request, "projet", projet, principal=dpo, expected_version=None)
-    services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+    editeur = _principal(session, "editeur@logiciel-exemple.fr")
+    sandbox_sections = (
+        (
+            dpo,
+            "projet",
+            {
+                **request.section(request.stage, "projet").data,
+                "description": description,
+                "volumetrie_approximative": 1200,
+            },
+        ),
+        (dpo, "donnees_personnelles", {**request.section(request.stage, "donnees_personnelles").data, **PERSONAL_DATA}),
+        (dpo, "contacts", CONTACTS),
+        (editeur, "modalites", MODALITIES),
+    )
+    for owner, key, data in sandbox_sections:
+        services.save_section(session, request, key, data, principal=owner, expected_version=None)
+        services.attest_section(session, request, key, principal=owner, expected_version=None)
     services.accept_cgu(session, request, principal=dpo, expected_version=None)
     for event in events:
         if event == PREPARE_PRODUCTION:

@@ -81,19 +81,28 @@ def test_status_after_save(data: dict, status: SectionStatus) -> None:
 
 
 def test_submission_blockers_list_every_missing_item_in_french() -> None:
+    attested = {key: SectionStatus.ATTESTED for key in ("projet", "donnees_personnelles", "contacts", "modalites")}
     blockers = submission_blockers(
-        IMPOT_PARTICULIER, Stage.SANDBOX, {"projet": SectionStatus.COMPLETE}, cgu_accepted=False
+        IMPOT_PARTICULIER,
+        Stage.SANDBOX,
+        {**attested, "projet": SectionStatus.COMPLETE, "contacts": SectionStatus.IN_PROGRESS},
+        cgu_accepted=False,
     )
     assert blockers == (
         "La section « Mon projet » n'est pas attestée.",
+        "La section « Les personnes impliquées » n'est pas complète.",
         "Les conditions générales d'utilisation n'ont pas été acceptées.",
     )
     assert submission_blockers(IMPOT_PARTICULIER, Stage.SANDBOX, {}, cgu_accepted=True) == (
         "La section « Mon projet » n'est pas complète.",
+        "La section « Le traitement des données personnelles » n'est pas complète.",
+        "La section « Les personnes impliquées » n'est pas complète.",
+        "La section « Les modalités d'accès » n'est pas complète.",
     )
-    assert (
-        submission_blockers(IMPOT_PARTICULIER, Stage.SANDBOX, {"projet": SectionStatus.ATTESTED}, cgu_accepted=True)
-        == ()
+    assert submission_blockers(IMPOT_PARTICULIER, Stage.SANDBOX, attested, cgu_accepted=True) == ()
+    # The production stage still requires the sandbox sections, plus its own.
+    assert submission_blockers(IMPOT_PARTICULIER, Stage.PRODUCTION, attested, cgu_accepted=True) == (
+        "La section « La volumétrie » n'est pas complète.",
     )
 
 

@@ -42,6 +42,15 @@ KNOWN_VALUES: dict[str, Any] = {
 }
 
 
+# Valid values for the typed text fields, whatever the field.
+TYPED_SAMPLES: dict[FieldKind, str] = {
+    FieldKind.EMAIL: "contact@exemple.fr",
+    FieldKind.PHONE: "01 23 45 67 89",
+    FieldKind.URL: "https://www.exemple.fr/deliberation.pdf",
+    FieldKind.SIRET: "21330000100012",
+}
+
+
 class Situation(enum.StrEnum):
     """Where a request can stand; each value names a path through the workflow (see ``build``)."""
 
@@ -107,6 +116,10 @@ def _generic_value(field: FieldDefinition, position: int) -> Any:
         return (date.today() + timedelta(days=400 + 30 * position)).isoformat()
     if field.kind is FieldKind.INTEGER:
         return max(field.min_value or 0, 12)
+    if field.kind is FieldKind.MULTI_CHOICE:
+        return [field.choices[0][0]]
+    if field.kind in TYPED_SAMPLES:
+        return TYPED_SAMPLES[field.kind]
     text = f"{field.label} (donnée de test)"
     return text[: field.max_length] if field.max_length else text
 
@@ -124,6 +137,25 @@ def complete_data(definition: SectionDefinition, *, variant: str = "") -> dict[s
     errors = validate_section(definition, data)
     assert not errors, f"builders cannot complete section {definition.key}: {errors}"
     return data
+
+
+def fill_every_section(
+    session: Session,
+    request: HabilitationRequest,
+    owners: dict[Actor, Principal],
+    *,
+    except_keys: tuple[str, ...] = (),
+) -> None:
+    """Complete and attest every open section of the current stage, each by its party's principal
+    (for tests that write their own content in some sections and need the others done)."""
+    for definition in sections_of_current_stage(request):
+        if definition.key in except_keys or not services.section_is_editable(request, definition):
+            continue
+        principal = owners[definition.owner]
+        services.save_section(
+            session, request, definition.key, complete_data(definition), principal=principal, expected_version=None
+        )
+        services.attest_section(session, request, definition.key, principal=principal, expected_version=None)
 
 
 def sections_of_current_stage(request: HabilitationRequest) -> tuple[SectionDefinition, ...]:

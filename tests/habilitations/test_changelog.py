@@ -10,13 +10,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from habilitations.builders import fill_every_section
 from tracker.accounts.models import OrganizationKind
 from tracker.audit.models import AuditEntry
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.habilitations import services
 from tracker.habilitations.changelog import changes_between, describe, display_value
 from tracker.habilitations.models import TimelineEntry
-from tracker.habilitations.workflow import Event
+from tracker.habilitations.workflow import Actor, Event
 
 PROJET = {"intitule": "Cantine", "description": "Tarifs selon le quotient familial.", "use_case": "cantine_scolaire"}
 
@@ -60,7 +61,10 @@ def _submits(session: Session, request_id: int) -> list[TimelineEntry]:
 def test_resubmission_and_update_changelogs_reach_the_timeline(client: FlaskClient, session: Session) -> None:
     dpo = principal_for(make_user(session, make_organization(session, OrganizationKind.COLLECTIVITE)))
     instructeur = principal_for(make_user(session, make_organization(session, OrganizationKind.DGFIP)))
+    vendor = principal_for(make_user(session, make_organization(session, OrganizationKind.EDITEUR)))
     request = services.create_request(session, principal=dpo, use_case="cantine_scolaire")
+    request.editeur = vendor.organization
+    fill_every_section(session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: vendor}, except_keys=("projet",))
 
     def fill_and_submit(data: dict) -> None:
         services.save_section(session, request, "projet", data, principal=dpo, expected_version=None)

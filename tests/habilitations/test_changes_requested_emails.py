@@ -3,41 +3,24 @@ e-mail through the outbox (checked at a real SMTP server on loopback)."""
 
 from __future__ import annotations
 
-import dataclasses
-
-import pytest
 from factories import make_organization, make_user, principal_for
 from flask import Flask
 from smtp import SmtpSink, smtp_server  # noqa: F401 (the fixture, for this module)
 from sqlalchemy.orm import Session
 
+from habilitations.builders import fill_every_section
 from tracker.accounts.models import OrganizationKind
-from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
-from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
 from tracker.habilitations import services
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
-from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage
+from tracker.habilitations.workflow import Actor, Event, SectionStatus
 from tracker.notify.worker import deliver_due
-
-# Until issue 3 brings the éditeur's real « modalités » section, a minimal one stands in.
-MODALITES = SectionDefinition(
-    key="modalites",
-    label="Les modalités d'accès",
-    owner=Actor.EDITEUR,
-    stage=Stage.SANDBOX,
-    fields=(FieldDefinition("logiciel", "Logiciel et version", FieldKind.TEXT, is_required=True),),
-)
 
 
 def test_owners_of_the_named_sections_and_the_collectivite_are_told(
     app: Flask,
     session: Session,
     smtp_server: SmtpSink,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if "modalites" not in {s.key for s in IMPOT_PARTICULIER.sections}:
-        extended = dataclasses.replace(IMPOT_PARTICULIER, sections=(*IMPOT_PARTICULIER.sections, MODALITES))
-        monkeypatch.setitem(CATALOGUE, IMPOT_PARTICULIER.key, extended)
     commune = make_organization(session, OrganizationKind.COLLECTIVITE, name="Commune de Mérignac")
     dpo = principal_for(make_user(session, commune, email="dpo@merignac.fr"))
     editeur = make_organization(session, OrganizationKind.EDITEUR, name="Éditeur Atlantique")
@@ -55,12 +38,7 @@ def test_owners_of_the_named_sections_and_the_collectivite_are_told(
         hosting=Hosting.SAME_AS_EDITEUR,
         expected_version=None,
     )
-    for key, owner, data in (
-        ("projet", dpo, {"intitule": "Cantine", "description": "Tarifs selon le quotient familial."}),
-        ("modalites", vendor, {"logiciel": "Logiciel Atlantique 4.2"}),
-    ):
-        services.save_section(session, request, key, data, principal=owner, expected_version=None)
-        services.attest_section(session, request, key, principal=owner, expected_version=None)
+    fill_every_section(session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: vendor})
     services.accept_cgu(session, request, principal=dpo, expected_version=None)
     services.apply_event(session, request, Event.SUBMIT, principal=dpo)
     services.apply_event(
@@ -74,7 +52,8 @@ def test_owners_of_the_named_sections_and_the_collectivite_are_told(
     session.commit()
 
     statuses = {s.key: s.status for s in request.sections}
-    assert statuses == {"projet": SectionStatus.ATTESTED, "modalites": SectionStatus.COMPLETE}
+    assert statuses.pop("modalites") is SectionStatus.COMPLETE
+    assert set(statuses.values()) == {SectionStatus.ATTESTED}
     assert deliver_due(session, smtp_server.outbox_settings(app.config), worker_id="changes").sent == 2
 
     def text(mail) -> str:  # type: ignore[no-untyped-def]

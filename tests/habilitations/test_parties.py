@@ -13,13 +13,14 @@ from smtp import SmtpSink, smtp_server  # noqa: F401 (the fixture, for this modu
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from habilitations.builders import fill_every_section
 from tracker.accounts.models import Invitation, Organization, OrganizationKind, User
 from tracker.accounts.siret import with_luhn_key
 from tracker.audit.models import AuditEntry
 from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.parties import Hosting, hosting_of
-from tracker.habilitations.workflow import Event
+from tracker.habilitations.workflow import Actor, Event
 from tracker.notify.models import OutboxMessage
 from tracker.notify.worker import deliver_due
 
@@ -210,15 +211,9 @@ def test_only_the_collectivite_of_an_editable_request_designates(
     assert stale.status_code == 409
     assert "rechargez la page" in _body(stale)
 
-    services.save_section(
-        session,
-        draft,
-        "projet",
-        {"intitule": "Cantine", "description": "Tarifs."},
-        principal=principal_for(dpo),
-        expected_version=None,
+    fill_every_section(
+        session, draft, {Actor.COLLECTIVITE: principal_for(dpo), Actor.EDITEUR: principal_for(editeur_user)}
     )
-    services.attest_section(session, draft, "projet", principal=principal_for(dpo), expected_version=None)
     services.accept_cgu(session, draft, principal=principal_for(dpo), expected_version=None)
     services.apply_event(session, draft, Event.SUBMIT, principal=principal_for(dpo))
     session.commit()

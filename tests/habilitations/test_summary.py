@@ -8,10 +8,11 @@ from factories import login, make_organization, make_user, principal_for
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from habilitations.builders import fill_every_section
 from tracker.accounts.models import OrganizationKind
 from tracker.habilitations import services
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
-from tracker.habilitations.workflow import Event
+from tracker.habilitations.workflow import Actor, Event
 
 
 def test_every_party_and_the_dgfip_read_the_same_summary(client: FlaskClient, session: Session) -> None:
@@ -44,6 +45,9 @@ def test_every_party_and_the_dgfip_read_the_same_summary(client: FlaskClient, se
         expected_version=None,
     )
     services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+    fill_every_section(
+        session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: principal_for(vendor)}, except_keys=("projet",)
+    )
     services.accept_cgu(session, request, principal=dpo, expected_version=None)
     services.apply_event(session, request, Event.SUBMIT, principal=dpo)
     session.commit()

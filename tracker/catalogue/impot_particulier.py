@@ -1,7 +1,8 @@
 """API Impôt particulier: the sections, use cases and terms of use (DOMAIN §5-7).
 
-The foundation holds the `projet` section (sandbox) and the `volumetrie` section (production) for real;
-the other sections of DOMAIN §5 join as data.
+Sandbox: `projet`, `donnees_personnelles`, `contacts` (collectivité) and `modalites` (éditeur);
+production: `volumetrie`. The sections that carry uploaded documents (`cadre_juridique`, `donnees`,
+`hebergement`, `recette_fonctionnelle`, `homologation`) join with the uploads.
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ MODALITES = SectionDefinition(
 IMPOT_PARTICULIER = ApiDefinition(
     key="api_impot_particulier",
     label="API Impôt particulier",
-    sections=(PROJET, VOLUMETRIE),
+    sections=(PROJET, DONNEES_PERSONNELLES, CONTACTS, MODALITES, VOLUMETRIE),
     use_cases=USE_CASES,
     current_cgu={
         Stage.SANDBOX: CguVersion(Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"),

@@ -213,6 +213,14 @@ def create_request(
         "use_case": request.use_case,
     }
     _write_section(session, request, projet, {k: v for k, v in prefill.items() if v}, principal)
+    if chosen and chosen.destinataires:
+        _write_section(
+            session,
+            request,
+            definition.section("donnees_personnelles"),
+            {"destinataires": chosen.destinataires},
+            principal,
+        )
     _timeline(session, request, principal, outcome, reason=None, details={"use_case": request.use_case})
     flush_checking_version(session)
     return request
