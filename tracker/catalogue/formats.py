@@ -27,7 +27,7 @@ def email_error(value: str) -> str | None:
 
 
 def national_phone_number(value: str) -> str | None:
-    """The number in national form (0XXXXXXXXX), or None when it is not a French number."""
+    """The number in national form (a 0 and nine digits), or None when it is not a French number."""
     digits = PHONE_SEPARATORS.sub("", value)
     for prefix in ("+33", "0033"):
         if digits.startswith(prefix):
