@@ -38,6 +38,7 @@ from tracker.accounts.services import (
 from tracker.audit import services as audit
 from tracker.db import db, utcnow
 from tracker.extensions import limiter
+from tracker.forms import attach_error
 
 blueprint = Blueprint("accounts", __name__)
 
@@ -127,8 +128,7 @@ def accept(token: str) -> Response | str | tuple[str, int]:
             accept_invitation(db.session, token, full_name=form.full_name.data, password=form.password.data)
         except AccountError as error:
             db.session.rollback()
-            target = form[error.field] if error.field in ("password", "full_name") else None
-            (target.errors if target is not None else form.form_errors).append(error.message)
+            attach_error(form, error.field, error.message)
             return render_template("accounts/accept_invitation.html", form=form, invitation=invitation), 422
         db.session.commit()
         flash("Votre compte est créé. Connectez-vous avec votre adresse et votre mot de passe.", "success")
@@ -199,8 +199,7 @@ def organization() -> Response | str | tuple[str, int]:
                 )
             except AccountError as error:
                 db.session.rollback()
-                target = form[error.field] if error.field and error.field in form else None
-                (target.errors if target is not None else form.form_errors).append(error.message)
+                attach_error(form, error.field, error.message)
             else:
                 db.session.commit()
                 flash(f"Invitation envoyée à {normalize_email(form.email.data)}.", "success")

@@ -16,8 +16,12 @@ from tracker.accounts.services import invite
 from tracker.accounts.siret import normalize_siret, siret_error
 from tracker.db import utcnow
 from tracker.habilitations.models import HabilitationRequest
-from tracker.habilitations.services import InvalidInput, StaleRequest, audit_request, flush_checking_version
-from tracker.habilitations.workflow import EDITABLE, Actor, ActorNotAllowed, TransitionNotAllowed
+from tracker.habilitations.services import (
+    InvalidInput,
+    audit_request,
+    flush_checking_version,
+    require_collectivite_while_editable,
+)
 
 
 class Hosting(enum.StrEnum):
@@ -126,12 +130,13 @@ def designate_parties(
     expected_version: int | None,
 ) -> None:
     """The collectivité names (or changes) its éditeur and hébergeur while the request is editable."""
-    if principal.actor is not Actor.COLLECTIVITE:
-        raise ActorNotAllowed("Seule la collectivité désigne son éditeur et son hébergeur.")
-    if request.state not in EDITABLE:
-        raise TransitionNotAllowed("Les parties ne peuvent plus changer : la demande n'est pas modifiable.")
-    if expected_version is not None and expected_version != request.version:
-        raise StaleRequest()
+    require_collectivite_while_editable(
+        request,
+        principal,
+        expected_version,
+        only="Seule la collectivité désigne son éditeur et son hébergeur.",
+        locked="Les parties ne peuvent plus changer : la demande n'est pas modifiable.",
+    )
     request.editeur = _party(session, request, principal, editeur, kind=OrganizationKind.EDITEUR, party="editeur")
     if hosting is Hosting.SAME_AS_EDITEUR:
         request.hebergeur = request.editeur

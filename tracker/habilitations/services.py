@@ -74,8 +74,18 @@ def _statuses(request: HabilitationRequest, stage: Stage) -> dict[str, SectionSt
     return {s.key: s.status for s in request.sections if stage is Stage.PRODUCTION or s.stage is stage}
 
 
-def _section_contents(request: HabilitationRequest, stage: Stage) -> dict[str, Any]:
-    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if s.stage is stage}
+def _contents(request: HabilitationRequest, stage: Stage | None = None) -> dict[str, Any]:
+    """Section data keyed "<stage>/<key>", for one stage or all."""
+    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if stage in (None, s.stage)}
+
+
+def _approved_contents(habilitation: Habilitation, stage: Stage | None = None) -> dict[str, Any]:
+    """The same shape, as the habilitation froze it."""
+    return {
+        key: saved["data"]
+        for key, saved in habilitation.snapshot["sections"].items()
+        if stage is None or key.startswith(f"{stage.value}/")
+    }
 
 
 def latest_habilitation(request: HabilitationRequest, stage: Stage) -> Habilitation | None:
@@ -103,13 +113,8 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
     )
     if request.is_reopening:
         last = latest_habilitation(request, request.stage)
-        approved = {
-            k: v["data"]
-            for k, v in (last.snapshot["sections"] if last else {}).items()
-            if k.startswith(f"{request.stage.value}/")
-        }
-        changed = approved != _section_contents(request, request.stage)
-        facts = replace(facts, has_changes_since_habilitation=changed)
+        approved = _approved_contents(last, request.stage) if last else {}
+        facts = replace(facts, has_changes_since_habilitation=approved != _contents(request, request.stage))
     return facts
 
 
@@ -121,9 +126,20 @@ def flush_checking_version(session: Session) -> None:
         raise StaleRequest() from error
 
 
-def _check_version(request: HabilitationRequest, expected_version: int | None) -> None:
+def check_version(request: HabilitationRequest, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != request.version:
         raise StaleRequest()
+
+
+def require_collectivite_while_editable(
+    request: HabilitationRequest, principal: Principal, expected_version: int | None, *, only: str, locked: str
+) -> None:
+    """What the collectivité alone decides on its request (CGU, parties), and only before submission."""
+    if principal.actor is not Actor.COLLECTIVITE:
+        raise ActorNotAllowed(only)
+    if request.state not in EDITABLE:
+        raise TransitionNotAllowed(locked)
+    check_version(request, expected_version)
 
 
 def audit_request(
@@ -240,7 +256,7 @@ def apply_event(
     if event is Event.CREATE:
         raise TransitionNotAllowed("La création passe par create_request.")
     outcome = decide(event, facts_for(request), principal.actor, reason)
-    _check_version(request, expected_version)
+    check_version(request, expected_version)
     named_sections = _named_sections(request, sections) if Effect.REOPEN_NAMED_SECTIONS in outcome.effects else []
     now = utcnow()
     request.state = outcome.target
@@ -286,10 +302,10 @@ def apply_event(
 def _submission_changelog(session: Session, request: HabilitationRequest) -> dict[str, Any]:
     """The content submitted, and what changed since the stage's previous submission (or, for an
     update, since the habilitation being updated)."""
-    content = {_snapshot_key(s.stage, s.key): s.data for s in request.sections}
+    content = _contents(request)
     if request.is_reopening:
         habilitation = latest_habilitation(request, request.stage)
-        previous = {k: v["data"] for k, v in habilitation.snapshot["sections"].items()} if habilitation else None
+        previous = _approved_contents(habilitation) if habilitation else None
         compared_with = f"l'habilitation {habilitation.number}" if habilitation else ""
     else:
         compared_with = "la soumission précédente"
@@ -357,11 +373,15 @@ def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[R
     return [s for s in request.sections if s.stage is request.stage and s.key in wanted]
 
 
-def _drop_attestation(section: RequestSection) -> None:
-    section.status = SectionStatus.COMPLETE
+def _clear_attestation(section: RequestSection) -> None:
     section.attested_sha256 = None
     section.attested_at = None
     section.attested_by_id = None
+
+
+def _drop_attestation(section: RequestSection) -> None:
+    section.status = SectionStatus.COMPLETE
+    _clear_attestation(section)
 
 
 def _section_snapshot(section: RequestSection) -> dict[str, Any]:
@@ -471,6 +491,10 @@ def owns_section(request: HabilitationRequest, definition: SectionDefinition, pr
     return owner_id is not None and owner_id == principal.organization.id
 
 
+def can_edit_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> bool:
+    return owns_section(request, definition, principal) and section_is_editable(request, definition)
+
+
 def _authorize_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> None:
     if not owns_section(request, definition, principal):
         raise ActorNotAllowed(f"La section « {definition.label} » est remplie par : {definition.owner.label}.")
@@ -491,9 +515,7 @@ def _write_section(
         request.sections.append(section)
     section.data = data
     section.status = status_after_save(definition, data)
-    section.attested_sha256 = None
-    section.attested_at = None
-    section.attested_by_id = None
+    _clear_attestation(section)
     section.updated_at = utcnow()
     section.updated_by_id = principal.user.id
     if definition.key == "projet":
@@ -514,7 +536,7 @@ def save_section(
 ) -> RequestSection:
     definition = api_definition(request).section(key)
     _authorize_section(request, definition, principal)
-    _check_version(request, expected_version)
+    check_version(request, expected_version)
     previous = request.section(definition.stage, key)
     was_attested = previous is not None and previous.status is SectionStatus.ATTESTED
     if previous is not None and previous.data == data:
@@ -541,7 +563,7 @@ def attest_section(
 ) -> RequestSection:
     definition = api_definition(request).section(key)
     _authorize_section(request, definition, principal)
-    _check_version(request, expected_version)
+    check_version(request, expected_version)
     section = request.section(definition.stage, key)
     if section is None or section.status is not SectionStatus.COMPLETE:
         raise TransitionNotAllowed(f"La section « {definition.label} » doit être complète pour être attestée.")
@@ -559,11 +581,13 @@ def attest_section(
 def accept_cgu(
     session: Session, request: HabilitationRequest, *, principal: Principal, expected_version: int | None
 ) -> None:
-    if principal.actor is not Actor.COLLECTIVITE:
-        raise ActorNotAllowed("Seule la collectivité accepte les conditions générales d'utilisation.")
-    if request.state not in EDITABLE:
-        raise TransitionNotAllowed("Les conditions générales ne peuvent être acceptées qu'avant la soumission.")
-    _check_version(request, expected_version)
+    require_collectivite_while_editable(
+        request,
+        principal,
+        expected_version,
+        only="Seule la collectivité accepte les conditions générales d'utilisation.",
+        locked="Les conditions générales ne peuvent être acceptées qu'avant la soumission.",
+    )
     cgu = api_definition(request).current_cgu[request.stage]
     now = utcnow()
     request.cgu_version = cgu.version

@@ -13,6 +13,7 @@ from tracker.accounts.principal import Principal, current_principal
 from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
 from tracker.catalogue.rules import validate_section
 from tracker.db import db
+from tracker.forms import attach_error
 from tracker.habilitations import queries, services
 from tracker.habilitations.changelog import display_value
 from tracker.habilitations.forms import (
@@ -29,12 +30,12 @@ from tracker.habilitations.forms import (
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.parties import Hosting, PartyContact, PartyError, designate_parties, hosting_of
 from tracker.habilitations.workflow import (
+    EDITABLE,
     RULES,
     Actor,
     Event,
     ReasonRequired,
     RequestFacts,
-    SectionStatus,
     State,
     WorkflowError,
     available_events,
@@ -80,19 +81,14 @@ def _render_detail(
         {
             "definition": section_definition,
             "row": hab_request.section(section_definition.stage, section_definition.key),
-            "is_editable": services.owns_section(hab_request, section_definition, principal)
-            and services.section_is_editable(hab_request, section_definition),
+            "is_editable": services.can_edit_section(hab_request, section_definition, principal),
         }
-        for section_definition in definition.sections
-        if section_definition.stage is hab_request.stage or section_definition.stage.value == "sandbox"
+        for section_definition in definition.required_sections(hab_request.stage)
     ]
     attesters = queries.user_names(
         db.session, {s["row"].attested_by_id for s in sections if s["row"] and s["row"].attested_by_id}
     )
-    can_accept_cgu = principal.actor is Actor.COLLECTIVITE and hab_request.state in (
-        State.DRAFT,
-        State.CHANGES_REQUESTED,
-    )
+    can_accept_cgu = principal.actor is Actor.COLLECTIVITE and hab_request.state in EDITABLE
     return render_template(
         "habilitations/detail.html",
         hab_request=hab_request,
@@ -107,7 +103,6 @@ def _render_detail(
         error=error,
         cgu=definition.current_cgu[hab_request.stage],
         cgu_form=cgu_form or (CguForm(formdata=None, version=hab_request.version) if can_accept_cgu else None),
-        action_form=SimpleActionForm(formdata=None, version=hab_request.version),
         habilitations=hab_request.habilitations,
     ), status
 
@@ -269,17 +264,13 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
             formdata=None,
             data={**data_to_form(row.data if row else {}, definition), "version": hab_request.version},
         )
-    is_editable = services.owns_section(hab_request, definition, principal) and services.section_is_editable(
-        hab_request, definition
-    )
     return render_template(
         "habilitations/section.html",
         hab_request=hab_request,
         definition=definition,
         row=row,
         form=form,
-        is_editable=is_editable,
-        SectionStatus=SectionStatus,
+        is_editable=services.can_edit_section(hab_request, definition, principal),
     ), status
 
 
@@ -364,7 +355,7 @@ def parties(request_id: int) -> Response | tuple[str, int]:
             )
         except PartyError as error:
             db.session.rollback()
-            form[f"{error.party}_{error.field}"].errors = [error.message]
+            attach_error(form, f"{error.party}_{error.field}", error.message)
         except WorkflowError as error:
             _refuse(error)
             form.form_errors.append(error.message)

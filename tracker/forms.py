@@ -1,0 +1,13 @@
+"""Form helpers shared by the feature packages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+
+
+def attach_error(form: FlaskForm, field_name: str | None, message: str) -> None:
+    """Show a service's refusal next to the field it concerns, or above the form when it concerns none."""
+    if field_name and field_name in form:
+        form[field_name].errors = [*form[field_name].errors, message]
+    else:
+        form.form_errors.append(message)
