@@ -254,3 +254,22 @@ def test_the_organization_playing_a_party_owns_its_sections(
     designate(Hosting.SAME_AS_EDITEUR)
     assert owns_section(draft, hebergement, editeur_member)
     assert not owns_section(draft, hebergement, collectivite_member)
+
+
+def test_saving_the_same_designation_again_does_not_invite_twice(
+    client: FlaskClient, session: Session, dpo: User, draft: HabilitationRequest
+) -> None:
+    login(client, session, dpo)
+    fields = {
+        "editeur_siret": NEW_EDITEUR,
+        "editeur_name": "Logiciels du Sud-Ouest",
+        "editeur_email": "contact@logiciels-so.fr",
+        "hosting": Hosting.SAME_AS_EDITEUR.value,
+    }
+    assert _post(client, session, draft, **fields).status_code == 302
+    assert _post(client, session, draft, **fields).status_code == 302
+    assert session.execute(select(func.count()).select_from(Invitation)).scalar_one() == 1
+    assert session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 1
+    # Another contact at the same, still account-less, éditeur is invited in turn.
+    assert _post(client, session, draft, **{**fields, "editeur_email": "dsi@logiciels-so.fr"}).status_code == 302
+    assert session.execute(select(func.count()).select_from(Invitation)).scalar_one() == 2

@@ -6,6 +6,7 @@ import enum
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +77,12 @@ class CguVersion:
     version: str
     path: Path
 
-    @property
+    # Read once per process: the file of a published version never changes (its hash says so).
+    @cached_property
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker.accounts.models import Membership, Organization, OrganizationKind
+from tracker.accounts.models import Invitation, Membership, Organization, OrganizationKind
 from tracker.accounts.principal import Principal
-from tracker.accounts.services import invite
+from tracker.accounts.services import invite, normalize_email
 from tracker.accounts.siret import normalize_siret, siret_error
 from tracker.db import utcnow
 from tracker.habilitations.models import HabilitationRequest
@@ -70,6 +70,21 @@ def hosting_of(request: HabilitationRequest) -> Hosting | None:
     return Hosting.THIRD_PARTY
 
 
+def _has_open_invitation(session: Session, organization: Organization, email: str) -> bool:
+    """Saving the form again must not send the same person a second invitation."""
+    return (
+        session.execute(
+            select(Invitation.id).where(
+                Invitation.organization_id == organization.id,
+                Invitation.email == normalize_email(email),
+                Invitation.accepted_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
+        ).first()
+        is not None
+    )
+
+
 def _party(
     session: Session,
     request: HabilitationRequest,
@@ -101,7 +116,7 @@ def _party(
     has_members = session.execute(
         select(func.count()).select_from(Membership).where(Membership.organization_id == organization.id)
     ).scalar_one()
-    if not has_members:
+    if not has_members and not _has_open_invitation(session, organization, contact.email):
         if not contact.email.strip():
             raise PartyError(
                 f"{organization.name} n'a pas encore de compte : indiquez l'adresse électronique de la personne "
