@@ -337,3 +337,7 @@ def test_nul_characters_in_a_form_are_refused_before_any_query(client) -> None: 
     assert response.status_code == 400
     assert "Requête invalide" in response.get_data(as_text=True)
     assert client.get("/demandes/aller?numero=D1\x00").status_code == 400
+
+
+def test_nul_characters_in_a_repeated_field_are_refused_too(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/demandes/aller?numero=D1&numero=D2\x00").status_code == 400

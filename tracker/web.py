@@ -80,8 +80,8 @@ def register_web(app: Flask) -> None:
     def _refuse_nul_characters() -> None:
         # No text field has a use for NUL, and PostgreSQL cannot store it: refuse it at the door
         # rather than let it reach a query as a 500.
-        fields = request.args.values() if request.method == "GET" else [*request.args.values(), *request.form.values()]
-        if any("\x00" in value for value in fields):
+        fields = (*request.args.listvalues(), *request.form.listvalues())  # every value, not the first per name
+        if any("\x00" in value for values in fields for value in values):
             abort(400)
 
     @app.after_request
