@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask, has_app_context
@@ -62,10 +63,16 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, migrated_engine: Engine) -> Flask:
+def documents_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("documents")
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, migrated_engine: Engine, documents_directory: Path) -> Flask:
     application = create_app(
         {
             "TESTING": True,
+            "DOCUMENTS_DIRECTORY": str(documents_directory),
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-not-for-production",
             "ARGON2": TEST_ARGON2,

@@ -34,7 +34,7 @@ def count_statements(connection: Connection) -> Iterator[list[str]]:
 
 def _request_with_history(session: Session, dpo, vendor, instructeur, rounds: int):  # type: ignore[no-untyped-def]
     request = services.create_request(session, principal=dpo, use_case="cantine_scolaire")
-    request.editeur = vendor.organization
+    request.editeur = request.hebergeur = vendor.organization
     fill_every_section(session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: vendor}, except_keys=("projet",))
     services.save_section(
         session,

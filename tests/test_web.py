@@ -83,9 +83,9 @@ def test_404_under_the_api_is_json(client: FlaskClient) -> None:
     assert "n'existe pas" in response.get_json()["error"]["message"]
 
 
-def test_403_page_for_an_editeur_creating_a_request(client: FlaskClient, session: Session) -> None:
-    editeur = make_organization(session, OrganizationKind.EDITEUR)
-    user = make_user(session, editeur)
+def test_403_page_for_a_hebergeur_creating_a_request(client: FlaskClient, session: Session) -> None:
+    hebergeur = make_organization(session, OrganizationKind.HEBERGEUR)
+    user = make_user(session, hebergeur)
     session.commit()
     login(client, session, user)
 

@@ -23,10 +23,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from tracker.accounts.passwords import PasswordHashing
     from tracker.db import db
+    from tracker.documents.storage import LocalStorage
     from tracker.extensions import csrf, limiter
 
     db.init_app(app)
     app.extensions["tracker_passwords"] = PasswordHashing(app.config["ARGON2"])
+    app.extensions["tracker_storage"] = LocalStorage(Path(app.config["DOCUMENTS_DIRECTORY"]))
     csrf.init_app(app)
     limiter.init_app(app)
 
@@ -39,12 +41,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_web(app)
 
     from tracker.accounts.views import blueprint as accounts_blueprint
+    from tracker.documents.views import blueprint as documents_blueprint
     from tracker.habilitations.views import blueprint as habilitations_blueprint
     from tracker.main.views import blueprint as main_blueprint
+    from tracker.products.views import blueprint as products_blueprint
 
     app.register_blueprint(main_blueprint)
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(habilitations_blueprint)
+    app.register_blueprint(documents_blueprint)
+    app.register_blueprint(products_blueprint)
 
     from tracker.templating import register_templating
 

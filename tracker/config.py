@@ -14,6 +14,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "tracker.sqlite3"
+DEFAULT_DOCUMENTS_DIRECTORY = PROJECT_ROOT / "instance" / "documents"
 
 # Well-known placeholder values that must never protect a production deployment.
 UNSAFE_SECRET_KEYS = frozenset({"", "dev", "changeme", "change-me", "secret", "development-only-secret-key"})
@@ -75,7 +76,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_IDLE_TIMEOUT": timedelta(minutes=_env_int("SESSION_IDLE_MINUTES", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_env_int("SESSION_ABSOLUTE_HOURS", 12)),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # A whole form: several documents of 10 MB each (the per-file limit is checked on its own).
         "MAX_CONTENT_LENGTH": _env_int("MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
+        "DOCUMENTS_DIRECTORY": _env("DOCUMENTS_DIR", str(DEFAULT_DOCUMENTS_DIRECTORY)),
+        # Files without a row younger than this may belong to an upload still in its transaction.
+        "ORPHAN_GRACE": timedelta(hours=_env_int("ORPHAN_GRACE_HOURS", 1)),
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
         "ARGON2": PRODUCTION_ARGON2,
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),

@@ -6,11 +6,14 @@ are genuine. Running it again changes nothing.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from pypdf import PdfWriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +21,9 @@ from tracker.accounts.models import DgfipFunction, MembershipRole, Organization,
 from tracker.accounts.principal import Principal
 from tracker.accounts.services import create_user
 from tracker.accounts.siret import with_luhn_key
-from tracker.db import db
+from tracker.catalogue.scopes import N_MOINS_1, RECOMMENDATIONS
+from tracker.db import db, utcnow
+from tracker.documents.services import Upload, receive_upload
 from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
@@ -103,6 +108,22 @@ DEMO_REQUESTS = (
     ),
 )
 
+LEGAL_BASIS = {
+    "cadre_juridique_url": "https://www.mairie-exemple.fr/deliberations/2025-14.pdf",
+}
+DELIBERATION = "délibération du conseil municipal n° 2025-14 du 12 mars 2025."
+# Scopes beyond the advice, with their justification, on one demo request (the advisor at work).
+EXTRA_SCOPES = {
+    "place_creche": {"dgfip_pac": "Le barème de la crèche distingue les enfants en résidence alternée."},
+}
+HOSTING = {
+    "hebergeur_raison_sociale": "Hébergeur Exemple SAS",
+    "localisation_donnees": "france",
+    "certifications": ["hds", "iso27001"],
+    "sous_traitants": "Aucun",
+    "engagement_article_28": True,
+}
+
 PERSONAL_DATA = {
     "duree_conservation_mois": 12,
     "registre_reference": "Registre des traitements de la commune, fiche n° 27",
@@ -137,6 +158,89 @@ REASONS = {
 }
 
 
+def _sample_pdf() -> bytes:
+    """A one-page PDF, enough to show uploads and their fingerprints in the demo."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
+
+
+def _documents(
+    session: Session, request: HabilitationRequest, section_key: str, field_key: str, name: str, owner: Principal
+) -> list[dict[str, object]]:
+    """Upload a sample PDF into a document field, through the same checks as the web form."""
+    section = services.api_definition(request).section(section_key)
+    document = receive_upload(
+        session,
+        current_app.extensions["tracker_storage"],
+        request,
+        section,
+        section.field(field_key),
+        Upload(name, io.BytesIO(_sample_pdf())),
+        principal=owner,
+        held=0,
+    )
+    return [document.reference()]
+
+
+def _scopes(use_case: str) -> dict[str, object]:
+    """The use case's advice (N-1 and its data items), plus, on one request, a justified extra item."""
+    recommendation = RECOMMENDATIONS[use_case]
+    extra = EXTRA_SCOPES.get(use_case, {})
+    return {
+        "scopes": sorted({N_MOINS_1, *recommendation.scopes, *extra}),
+        **({"scope_justifications": extra} if extra else {}),
+    }
+
+
+def _hosting(session: Session, request: HabilitationRequest, hebergeur: Principal) -> dict[str, object]:
+    today = utcnow().date()
+    data: dict[str, object] = {**HOSTING, "hebergeur_siret": hebergeur.organization.siret}
+    for certification in HOSTING["certifications"]:  # type: ignore[union-attr]
+        data[f"{certification}_date_delivrance"] = (today - timedelta(days=400)).isoformat()
+        data[f"{certification}_date_expiration"] = (today + timedelta(days=700)).isoformat()
+        data[f"{certification}_certificat"] = _documents(
+            session, request, "hebergement", f"{certification}_certificat", f"certificat-{certification}.pdf", hebergeur
+        )
+    return data
+
+
+def _production_sections(
+    session: Session, request: HabilitationRequest, dpo: Principal, editeur: Principal
+) -> list[tuple[Principal, str, dict[str, object]]]:
+    today = utcnow().date()
+    return [
+        (
+            editeur,
+            "recette_fonctionnelle",
+            {"recette_realisee": True, "recette_date": (today - timedelta(days=20)).isoformat()},
+        ),
+        (
+            dpo,
+            "homologation",
+            {
+                "autorite_homologation_nom": "Hélène Durand",
+                "autorite_homologation_fonction": "Maire",
+                "homologation_date_debut": (today - timedelta(days=30)).isoformat(),
+                "homologation_date_fin": (today + timedelta(days=3 * 365)).isoformat(),
+                "homologation_decision": _documents(
+                    session, request, "homologation", "homologation_decision", "decision-homologation.pdf", dpo
+                ),
+            },
+        ),
+        (
+            dpo,
+            "volumetrie",
+            {
+                "volumetrie_appels_par_minute": "100",
+                "volumetrie_justification": "Pic d'inscriptions à la rentrée de septembre.",
+            },
+        ),
+    ]
+
+
 def _principal(session: Session, email: str) -> Principal:
     user = session.execute(select(User).where(User.email == email)).scalar_one()
     return Principal(user, user.memberships[0])
@@ -162,6 +266,8 @@ def _build_request(
         expected_version=None,
     )
     editeur = _principal(session, "editeur@logiciel-exemple.fr")
+    hebergeur = _principal(session, "hebergeur@hebergeur-exemple.fr")
+    prefilled_basis = request.section(request.stage, "cadre_juridique").data["cadre_juridique_nature"]
     sandbox_sections = (
         (
             dpo,
@@ -172,9 +278,19 @@ def _build_request(
                 "volumetrie_approximative": 1200,
             },
         ),
+        (
+            dpo,
+            "cadre_juridique",
+            {
+                "cadre_juridique_nature": prefilled_basis.split("délibération du conseil")[0] + DELIBERATION,
+                **LEGAL_BASIS,
+            },
+        ),
+        (dpo, "donnees", _scopes(use_case)),
         (dpo, "donnees_personnelles", {**request.section(request.stage, "donnees_personnelles").data, **PERSONAL_DATA}),
         (dpo, "contacts", CONTACTS),
         (editeur, "modalites", MODALITIES),
+        (hebergeur, "hebergement", _hosting(session, request, hebergeur)),
     )
     for owner, key, data in sandbox_sections:
         services.save_section(session, request, key, data, principal=owner, expected_version=None)
@@ -182,12 +298,9 @@ def _build_request(
     services.accept_cgu(session, request, principal=dpo, expected_version=None)
     for event in events:
         if event == PREPARE_PRODUCTION:
-            volumetrie = {
-                "volumetrie_appels_par_minute": "100",
-                "volumetrie_justification": "Pic d'inscriptions à la rentrée de septembre.",
-            }
-            services.save_section(session, request, "volumetrie", volumetrie, principal=dpo, expected_version=None)
-            services.attest_section(session, request, "volumetrie", principal=dpo, expected_version=None)
+            for owner, key, data in _production_sections(session, request, dpo, editeur):
+                services.save_section(session, request, key, data, principal=owner, expected_version=None)
+                services.attest_section(session, request, key, principal=owner, expected_version=None)
             services.accept_cgu(session, request, principal=dpo, expected_version=None)
             continue
         assert isinstance(event, Event)

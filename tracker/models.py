@@ -3,14 +3,17 @@
 from tracker.accounts.models import AuthSession, Invitation, Membership, Organization, User
 from tracker.audit.models import AuditChainHead, AuditEntry
 from tracker.db import Base
+from tracker.documents.models import Document
 from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection, TimelineEntry
 from tracker.notify.models import OutboxMessage
+from tracker.products.models import SoftwareProduct
 
 __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "AuthSession",
     "Base",
+    "Document",
     "Habilitation",
     "HabilitationRequest",
     "Invitation",
@@ -18,6 +21,7 @@ __all__ = [
     "Organization",
     "OutboxMessage",
     "RequestSection",
+    "SoftwareProduct",
     "TimelineEntry",
     "User",
 ]

@@ -81,7 +81,7 @@ def test_status_after_save(data: dict, status: SectionStatus) -> None:
 
 
 def test_submission_blockers_list_every_missing_item_in_french() -> None:
-    attested = {key: SectionStatus.ATTESTED for key in ("projet", "donnees_personnelles", "contacts", "modalites")}
+    attested = {section.key: SectionStatus.ATTESTED for section in IMPOT_PARTICULIER.sections_of(Stage.SANDBOX)}
     blockers = submission_blockers(
         IMPOT_PARTICULIER,
         Stage.SANDBOX,
@@ -95,13 +95,18 @@ def test_submission_blockers_list_every_missing_item_in_french() -> None:
     )
     assert submission_blockers(IMPOT_PARTICULIER, Stage.SANDBOX, {}, cgu_accepted=True) == (
         "La section « Mon projet » n'est pas complète.",
+        "La section « Le cadre juridique » n'est pas complète.",
+        "La section « Les données » n'est pas complète.",
         "La section « Le traitement des données personnelles » n'est pas complète.",
         "La section « Les personnes impliquées » n'est pas complète.",
         "La section « Les modalités d'accès » n'est pas complète.",
+        "La section « L'hébergement » n'est pas complète.",
     )
     assert submission_blockers(IMPOT_PARTICULIER, Stage.SANDBOX, attested, cgu_accepted=True) == ()
     # The production stage still requires the sandbox sections, plus its own.
     assert submission_blockers(IMPOT_PARTICULIER, Stage.PRODUCTION, attested, cgu_accepted=True) == (
+        "La section « La recette fonctionnelle » n'est pas complète.",
+        "La section « L'homologation de sécurité » n'est pas complète.",
         "La section « La volumétrie » n'est pas complète.",
     )
 

@@ -96,6 +96,7 @@ def live_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         TRACKER_DATABASE_URL=f"sqlite:///{workdir / 'e2e.sqlite3'}",
         TRACKER_SECRET_KEY="e2e-secret-key-not-for-production",
         TRACKER_DEMO_PASSWORD=DEMO_PASSWORD,
+        TRACKER_DOCUMENTS_DIR=str(workdir / "documents"),
         TRACKER_ENV="development",
         PYTHONUNBUFFERED="1",
     )

@@ -14,6 +14,7 @@ cannot complete fails loudly, naming the field, so that new catalogue rules are 
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -25,8 +26,8 @@ from sqlalchemy.orm import Session
 from tracker.accounts.models import DgfipFunction, OrganizationKind, User
 from tracker.accounts.principal import Principal
 from tracker.audit.models import AuditEntry
-from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
-from tracker.catalogue.rules import content_sha256, validate_section
+from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition, ValidationContext
+from tracker.catalogue.rules import content_sha256, is_empty, validate_section
 from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest, TimelineEntry
 from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State
@@ -39,7 +40,17 @@ KNOWN_VALUES: dict[str, Any] = {
     "intitule": "Dites-le-nous une fois – Cantine scolaire",
     "description": "Calcul du tarif de la cantine scolaire à partir du quotient familial.",
     "use_case": USE_CASE,
+    # The use case's advice, so no justification is needed.
+    "scopes": ["dgfip_annee_n_moins_1", "dgfip_rfr", "dgfip_nbpart"],
+    "specific_requirements": False,
+    "recette_date": (date.today() - timedelta(days=30)).isoformat(),
 }
+
+
+def document_reference(name: str = "document.pdf", content: bytes = b"%PDF-1.7 test") -> dict[str, Any]:
+    """A document as section content names it. Workflow tests need only the reference (what attestations
+    hash); the upload tests go through real files and rows."""
+    return {"id": 0, "name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
 
 
 # Valid values for the typed text fields, whatever the field.
@@ -120,13 +131,20 @@ def _generic_value(field: FieldDefinition, position: int) -> Any:
         return [field.choices[0][0]]
     if field.kind in TYPED_SAMPLES:
         return TYPED_SAMPLES[field.kind]
+    if field.kind is FieldKind.CONFIRMATION:
+        return True
+    if field.kind is FieldKind.DOCUMENTS:
+        return [document_reference(f"{field.key}.pdf")]
+    if field.kind is FieldKind.SCOPE_JUSTIFICATIONS:
+        return {}
     text = f"{field.label} (donnée de test)"
     return text[: field.max_length] if field.max_length else text
 
 
 def complete_data(definition: SectionDefinition, *, variant: str = "") -> dict[str, Any]:
     """Content that makes the section complete; ``variant`` changes the free text (for « a change »)."""
-    data = {field.key: _generic_value(field, position) for position, field in enumerate(definition.fields)}
+    values = {field.key: _generic_value(field, position) for position, field in enumerate(definition.fields)}
+    data = {key: value for key, value in values.items() if not is_empty(value)}
     if variant:
         for field in definition.fields:
             if field.kind is FieldKind.TEXTAREA and field.key in data:
@@ -134,7 +152,7 @@ def complete_data(definition: SectionDefinition, *, variant: str = "") -> dict[s
                 break
         else:
             raise AssertionError(f"no free-text field to vary in section {definition.key}")
-    errors = validate_section(definition, data)
+    errors = validate_section(definition, data, ValidationContext.on(date.today()).with_use_case(USE_CASE))
     assert not errors, f"builders cannot complete section {definition.key}: {errors}"
     return data
 
@@ -151,7 +169,8 @@ def fill_every_section(
     for definition in sections_of_current_stage(request):
         if definition.key in except_keys or not services.section_is_editable(request, definition):
             continue
-        principal = owners[definition.owner]
+        # The organization playing the section's party, whichever of ``owners`` that is (an éditeur may host).
+        principal = next(p for p in owners.values() if services.owns_section(request, definition, p))
         services.save_section(
             session, request, definition.key, complete_data(definition), principal=principal, expected_version=None
         )
@@ -159,7 +178,7 @@ def fill_every_section(
 
 
 def sections_of_current_stage(request: HabilitationRequest) -> tuple[SectionDefinition, ...]:
-    return services.api_definition(request).sections_of(request.stage)
+    return services.definitions_in_form(request)
 
 
 def sections_to_name(request: HabilitationRequest) -> list[str]:

@@ -63,7 +63,7 @@ def test_resubmission_and_update_changelogs_reach_the_timeline(client: FlaskClie
     instructeur = principal_for(make_user(session, make_organization(session, OrganizationKind.DGFIP)))
     vendor = principal_for(make_user(session, make_organization(session, OrganizationKind.EDITEUR)))
     request = services.create_request(session, principal=dpo, use_case="cantine_scolaire")
-    request.editeur = vendor.organization
+    request.editeur = request.hebergeur = vendor.organization
     fill_every_section(session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: vendor}, except_keys=("projet",))
 
     def fill_and_submit(data: dict) -> None:

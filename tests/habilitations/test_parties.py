@@ -44,7 +44,8 @@ def draft(session: Session, dpo: User) -> HabilitationRequest:
 
 def _post(client: FlaskClient, session: Session, request: HabilitationRequest, **fields: str):  # type: ignore[no-untyped-def]
     version = session.get(HabilitationRequest, request.id).version  # type: ignore[union-attr]
-    return client.post(f"/demandes/{request.id}/parties", data={"version": str(version), **fields})
+    product = {"product_name": "Cantine+", "product_version": "4.2"}
+    return client.post(f"/demandes/{request.id}/parties", data={"version": str(version), **product, **fields})
 
 
 def _body(response) -> str:  # type: ignore[no-untyped-def]
@@ -196,7 +197,7 @@ def test_only_the_collectivite_of_an_editable_request_designates(
     editeur = make_organization(session, OrganizationKind.EDITEUR)
     editeur_user = make_user(session, editeur)
     outsider = make_user(session, make_organization(session, OrganizationKind.COLLECTIVITE))
-    draft.editeur = editeur
+    draft.editeur = draft.hebergeur = editeur
     session.commit()
     fields = {"editeur_siret": editeur.siret, "hosting": Hosting.SAME_AS_EDITEUR.value}
 
@@ -207,7 +208,8 @@ def test_only_the_collectivite_of_an_editable_request_designates(
     assert _post(client, session, draft, **fields).status_code == 404
 
     login(client, session, dpo)
-    stale = client.post(f"/demandes/{draft.id}/parties", data={"version": str(draft.version - 1), **fields})
+    product = {"product_name": "Cantine+", "product_version": "4.2"}
+    stale = client.post(f"/demandes/{draft.id}/parties", data={"version": str(draft.version - 1), **product, **fields})
     assert stale.status_code == 409
     assert "rechargez la page" in _body(stale)
 
@@ -273,3 +275,29 @@ def test_saving_the_same_designation_again_does_not_invite_twice(
     # Another contact at the same, still account-less, éditeur is invited in turn.
     assert _post(client, session, draft, **{**fields, "editeur_email": "dsi@logiciels-so.fr"}).status_code == 302
     assert session.execute(select(func.count()).select_from(Invitation)).scalar_one() == 2
+
+
+def test_the_collectivite_names_the_editeur_software_which_the_editeur_then_lists(
+    client: FlaskClient, session: Session, dpo: User, draft: HabilitationRequest
+) -> None:
+    editeur = make_organization(session, OrganizationKind.EDITEUR)
+    editeur_user = make_user(session, editeur)
+    session.commit()
+    login(client, session, dpo)
+    fields = {"editeur_siret": editeur.siret, "hosting": Hosting.SAME_AS_EDITEUR.value}
+    missing = client.post(f"/demandes/{draft.id}/parties", data={"version": str(draft.version), **fields})
+    assert missing.status_code == 422
+    assert "Indiquez le nom du logiciel." in _body(missing)
+    assert "Indiquez la version du logiciel." in _body(missing)
+
+    assert _post(client, session, draft, **fields).status_code == 302
+    session.refresh(draft)
+    assert draft.software_product is not None and draft.software_product.label == "Cantine+ 4.2"
+    assert draft.software_product.editeur_id == editeur.id
+    # The same software named again is the same product.
+    assert _post(client, session, draft, **fields, product_name="cantine+").status_code == 302
+    session.refresh(draft)
+    assert draft.software_product.name == "Cantine+"
+
+    login(client, session, editeur_user)
+    assert "Cantine+ 4.2" in _body(client.get("/logiciels"))

@@ -115,7 +115,8 @@ def test_next_with_everything_required_completes_the_section(
     )
 
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/demandes/{draft.id}")
+    # « Suivant » leads to the party's next step.
+    assert response.headers["Location"].endswith(f"/demandes/{draft.id}/sections/cadre_juridique")
     section = _projet(session, draft.id)
     assert section.status is SectionStatus.COMPLETE
     assert section.data == {

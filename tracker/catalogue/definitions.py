@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ class FieldKind(enum.StrEnum):
     PHONE = "phone"
     URL = "url"
     SIRET = "siret"
+    # A ticked box (stored as true), e.g. a commitment.
+    CONFIRMATION = "confirmation"
+    # Uploaded files, stored as references to exact versions (id, name, SHA-256, size).
+    DOCUMENTS = "documents"
+    # The data items of the API (DOMAIN §6), and a justification per item beyond the advice.
+    SCOPES = "scopes"
+    SCOPE_JUSTIFICATIONS = "scope_justifications"
 
 
 @dataclass(frozen=True)
@@ -36,10 +44,32 @@ class FieldDefinition:
     choices: tuple[tuple[str, str], ...] = ()
     max_length: int | None = None
     min_value: int | None = None
+    # DOCUMENTS: the kinds of file accepted (« pdf », « ods », « xlsx », « xls », « csv »).
+    accepts: tuple[str, ...] = ()
+
+
+MAX_DOCUMENTS_PER_FIELD = 6
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What some rules need beyond the section's own content: today's date (dates « in the future »), the
+    request's creation date (deprecated scopes) and its use case (the minimisation advice)."""
+
+    today: date
+    created_on: date
+    use_case: str | None = None
+
+    @classmethod
+    def on(cls, today: date) -> ValidationContext:
+        return cls(today=today, created_on=today)
+
+    def with_use_case(self, use_case: str | None) -> ValidationContext:
+        return replace(self, use_case=use_case)
 
 
 # A rule across fields: given the section's content, the errors by field key (empty when it holds).
-CrossFieldCheck = Callable[[Mapping[str, Any]], dict[str, str]]
+CrossFieldCheck = Callable[[Mapping[str, Any], ValidationContext], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +84,10 @@ class SectionDefinition:
 
     def field(self, key: str) -> FieldDefinition:
         return next(f for f in self.fields if f.key == key)
+
+    @property
+    def document_fields(self) -> tuple[FieldDefinition, ...]:
+        return tuple(f for f in self.fields if f.kind is FieldKind.DOCUMENTS)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
 """API Impôt particulier: the sections, use cases and terms of use (DOMAIN §5-7).
 
-Sandbox: `projet`, `donnees_personnelles`, `contacts` (collectivité) and `modalites` (éditeur);
-production: `volumetrie`. The sections that carry uploaded documents (`cadre_juridique`, `donnees`,
-`hebergement`, `recette_fonctionnelle`, `homologation`) join with the uploads.
+Sandbox: `projet`, `cadre_juridique`, `donnees`, `donnees_personnelles`, `contacts` (collectivité),
+`modalites` (éditeur), `hebergement` (hébergeur); production: `recette_fonctionnelle` (éditeur),
+`homologation` and `volumetrie` (collectivité).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from tracker.catalogue import scopes
 from tracker.catalogue.definitions import (
     ApiDefinition,
     CguVersion,
@@ -18,6 +20,7 @@ from tracker.catalogue.definitions import (
     FieldKind,
     SectionDefinition,
     UseCase,
+    ValidationContext,
 )
 from tracker.habilitations.workflow import Actor, Stage
 
@@ -90,7 +93,7 @@ USE_CASES = (
 )
 
 
-def placeholders_completed(data: Mapping[str, Any]) -> dict[str, str]:
+def placeholders_completed(data: Mapping[str, Any], _context: ValidationContext) -> dict[str, str]:
     """A prefilled text still holding « [à compléter …] » is not finished."""
     return {
         key: "Complétez ce texte : remplacez les passages « [à compléter …] »."
@@ -149,7 +152,7 @@ VOLUMETRY_OPTIONS = (50, 100, 200, 500, 750, 1000)
 VOLUMETRY_WITHOUT_JUSTIFICATION = 50
 
 
-def _volumetry_justified(data: Mapping[str, Any]) -> dict[str, str]:
+def _volumetry_justified(data: Mapping[str, Any], _context: ValidationContext) -> dict[str, str]:
     """Above 50 calls per minute, DGFiP wants to know why (DOMAIN §5)."""
     chosen = data.get("volumetrie_appels_par_minute")
     if (
@@ -195,7 +198,7 @@ VOLUMETRIE = SectionDefinition(
 RETENTION_WITHOUT_JUSTIFICATION_MONTHS = 36
 
 
-def _retention_justified(data: Mapping[str, Any]) -> dict[str, str]:
+def _retention_justified(data: Mapping[str, Any], _context: ValidationContext) -> dict[str, str]:
     """Keeping data beyond 36 months must be justified (DOMAIN §5, §9)."""
     months = data.get("duree_conservation_mois")
     if (
@@ -210,7 +213,7 @@ def _retention_justified(data: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _dpia_dated(data: Mapping[str, Any]) -> dict[str, str]:
+def _dpia_dated(data: Mapping[str, Any], _context: ValidationContext) -> dict[str, str]:
     if data.get("aipd_realisee") == "oui" and not data.get("aipd_date"):
         return {"aipd_date": "Indiquez la date de l'analyse d'impact."}
     return {}
@@ -289,7 +292,7 @@ CONTACTS = SectionDefinition(
 FRANCE_CONNECT = "with_france_connect"
 
 
-def _france_connect_referenced(data: Mapping[str, Any]) -> dict[str, str]:
+def _france_connect_referenced(data: Mapping[str, Any], _context: ValidationContext) -> dict[str, str]:
     modalities = data.get("modalites_acces")
     if isinstance(modalities, list) and FRANCE_CONNECT in modalities and not data.get("habilitation_france_connect"):
         return {"habilitation_france_connect": "Indiquez le numéro de l'habilitation FranceConnect de la collectivité."}
@@ -332,10 +335,308 @@ MODALITES = SectionDefinition(
     checks=(_france_connect_referenced,),
 )
 
+
+def _date(data: Mapping[str, Any], key: str) -> date | None:
+    try:
+        return date.fromisoformat(data[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _legal_basis_reachable(data: Mapping[str, Any], _context: ValidationContext) -> dict[str, str]:
+    """DGFiP must be able to read the text: at its address, or in a deposited copy (DOMAIN §5)."""
+    if not data.get("cadre_juridique_url") and not data.get("cadre_juridique_documents"):
+        return {
+            "cadre_juridique_url": "Indiquez l'adresse du texte (URL) ou déposez le document (PDF) ci-dessous.",
+        }
+    return {}
+
+
+CADRE_JURIDIQUE = SectionDefinition(
+    key="cadre_juridique",
+    label="Le cadre juridique",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.SANDBOX,
+    description="Les textes qui autorisent la collectivité à recevoir ces données : le RGPD, le CRPA et la "
+    "délibération de l'organe délibérant.",
+    fields=(
+        FieldDefinition(
+            "cadre_juridique_nature",
+            "Nature et références des textes",
+            FieldKind.TEXTAREA,
+            is_required=True,
+            max_length=5000,
+            help_text="Par exemple : délibération du conseil municipal n° 2025-12 du 3 mars 2025.",
+        ),
+        FieldDefinition(
+            "cadre_juridique_url",
+            "Adresse (URL) du texte",
+            FieldKind.URL,
+            max_length=500,
+            help_text="Une adresse commençant par https://, par exemple le recueil des actes administratifs. "
+            "Sinon, déposez le texte ci-dessous.",
+        ),
+        FieldDefinition(
+            "cadre_juridique_documents",
+            "Texte du cadre juridique (PDF)",
+            FieldKind.DOCUMENTS,
+            accepts=("pdf",),
+            help_text="Si le texte n'est pas publié en ligne : la délibération signée, en PDF.",
+        ),
+    ),
+    checks=(placeholders_completed, _legal_basis_reachable),
+)
+
+
+def _scopes_follow_rules(data: Mapping[str, Any], context: ValidationContext) -> dict[str, str]:
+    """The four rules of DOMAIN §6, or, for a specific requirement, the spreadsheet that replaces them; and
+    a justification for every item beyond the use case's advice."""
+    if data.get("specific_requirements") is True:
+        if not data.get("specific_requirements_document"):
+            return {"specific_requirements_document": "Déposez le tableur décrivant votre besoin spécifique."}
+        return {}
+    chosen = data.get("scopes") or []
+    errors = {}
+    if messages := scopes.scope_errors(chosen, created_on=context.created_on):
+        errors["scopes"] = "\n".join(messages)
+    justifications = data.get("scope_justifications") or {}
+    if missing := [
+        scope.label
+        for scope in scopes.beyond_recommendation(context.use_case, chosen)
+        if not str(justifications.get(scope.key) or "").strip()
+    ]:
+        errors["scope_justifications"] = (
+            "Justifiez chaque donnée demandée au-delà de ce que recommande le cas d'usage : "
+            + ", ".join(f"« {label} »" for label in missing)
+            + "."
+        )
+    return errors
+
+
+DONNEES = SectionDefinition(
+    key="donnees",
+    label="Les données",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.SANDBOX,
+    description="Les seules données fiscales nécessaires au téléservice (principe de minimisation).",
+    fields=(
+        FieldDefinition("scopes", "Données demandées", FieldKind.SCOPES),
+        FieldDefinition(
+            "scope_justifications",
+            "Justification des données au-delà de la recommandation",
+            FieldKind.SCOPE_JUSTIFICATIONS,
+        ),
+        FieldDefinition(
+            "specific_requirements",
+            "Ma demande relève d'une expression de besoin spécifique",
+            FieldKind.CONFIRMATION,
+            help_text="Cochez seulement si les données proposées ne conviennent pas : décrivez alors votre besoin "
+            "dans un tableur, à la place des cases à cocher.",
+        ),
+        FieldDefinition(
+            "specific_requirements_document",
+            "Tableur de l'expression de besoin spécifique",
+            FieldKind.DOCUMENTS,
+            accepts=("ods", "xlsx", "xls", "csv"),
+            help_text="Formats acceptés : ods, xlsx, xls, csv.",
+        ),
+    ),
+    checks=(_scopes_follow_rules,),
+)
+
+CERTIFICATIONS = (
+    ("hds", "Hébergeur de données de santé (HDS)"),
+    ("secnumcloud", "SecNumCloud (ANSSI)"),
+    ("iso27001", "ISO/IEC 27001"),
+)
+LOCATIONS = (
+    ("france", "En France"),
+    ("union_europeenne", "Dans un autre pays de l'Union européenne"),
+    ("hors_union_europeenne", "Hors de l'Union européenne"),
+)
+OUTSIDE_EU = "hors_union_europeenne"
+
+
+def _certification_fields(key: str, label: str) -> tuple[FieldDefinition, ...]:
+    return (
+        FieldDefinition(f"{key}_date_delivrance", f"{label} : date de délivrance", FieldKind.DATE),
+        FieldDefinition(f"{key}_date_expiration", f"{label} : date d'expiration", FieldKind.DATE),
+        FieldDefinition(f"{key}_certificat", f"{label} : certificat (PDF)", FieldKind.DOCUMENTS, accepts=("pdf",)),
+    )
+
+
+def _certifications_documented(data: Mapping[str, Any], context: ValidationContext) -> dict[str, str]:
+    """Each certification held comes with its certificate and dates; an expired one does not count."""
+    errors = {}
+    for key in data.get("certifications") or []:
+        issued, expires = _date(data, f"{key}_date_delivrance"), _date(data, f"{key}_date_expiration")
+        if issued is None:
+            errors[f"{key}_date_delivrance"] = "Indiquez la date de délivrance du certificat."
+        if expires is None:
+            errors[f"{key}_date_expiration"] = "Indiquez la date d'expiration du certificat."
+        elif expires <= context.today:
+            errors[f"{key}_date_expiration"] = "Ce certificat a expiré : déposez le certificat en cours de validité."
+        elif issued is not None and issued >= expires:
+            errors[f"{key}_date_expiration"] = "La date d'expiration doit suivre la date de délivrance."
+        if not data.get(f"{key}_certificat"):
+            errors[f"{key}_certificat"] = "Déposez le certificat (PDF)."
+    if data.get("localisation_donnees") == OUTSIDE_EU and not str(data.get("localisation_justification") or "").strip():
+        errors["localisation_justification"] = (
+            "Hors de l'Union européenne, justifiez la localisation et les garanties (article 46 du RGPD)."
+        )
+    return errors
+
+
+HEBERGEMENT = SectionDefinition(
+    key="hebergement",
+    label="L'hébergement",
+    owner=Actor.HEBERGEUR,
+    stage=Stage.SANDBOX,
+    description="Qui héberge le logiciel et les données, où, avec quelles certifications.",
+    fields=(
+        FieldDefinition("hebergeur_raison_sociale", "Raison sociale de l'hébergeur", is_required=True, max_length=200),
+        FieldDefinition("hebergeur_siret", "SIRET de l'hébergeur", FieldKind.SIRET, is_required=True),
+        FieldDefinition(
+            "localisation_donnees",
+            "Localisation des données",
+            FieldKind.CHOICE,
+            is_required=True,
+            choices=LOCATIONS,
+        ),
+        FieldDefinition(
+            "localisation_justification",
+            "Justification de la localisation",
+            FieldKind.TEXTAREA,
+            max_length=2000,
+            help_text="Obligatoire hors de l'Union européenne ; la DGFiP en est avertie.",
+        ),
+        FieldDefinition(
+            "certifications",
+            "Certifications détenues",
+            FieldKind.MULTI_CHOICE,
+            choices=CERTIFICATIONS,
+            help_text="Pour chaque certification cochée : les dates et le certificat. Aucune pour un hébergement "
+            "par la collectivité elle-même.",
+        ),
+        *(field for key, label in CERTIFICATIONS for field in _certification_fields(key, label)),
+        FieldDefinition(
+            "sous_traitants",
+            "Sous-traitants ultérieurs",
+            FieldKind.TEXTAREA,
+            is_required=True,
+            max_length=3000,
+            help_text="Nom, rôle et pays de chaque sous-traitant ; écrivez « Aucun » s'il n'y en a pas.",
+        ),
+        FieldDefinition(
+            "engagement_article_28",
+            "L'hébergeur s'engage à traiter les données pour le seul compte de la collectivité, dans le respect "
+            "de l'article 28 du RGPD (sous-traitance)",
+            FieldKind.CONFIRMATION,
+            is_required=True,
+        ),
+    ),
+    checks=(_certifications_documented,),
+)
+
+
+def _recette_not_in_future(data: Mapping[str, Any], context: ValidationContext) -> dict[str, str]:
+    done_on = _date(data, "recette_date")
+    if done_on is not None and done_on > context.today:
+        return {"recette_date": "La recette doit avoir eu lieu : la date ne peut pas être dans le futur."}
+    return {}
+
+
+RECETTE_FONCTIONNELLE = SectionDefinition(
+    key="recette_fonctionnelle",
+    label="La recette fonctionnelle",
+    owner=Actor.EDITEUR,
+    stage=Stage.PRODUCTION,
+    description="Le logiciel a été testé avec les données fictives du bac à sable.",
+    fields=(
+        FieldDefinition(
+            "recette_realisee",
+            "Je certifie que la recette fonctionnelle a été réalisée avec le bac à sable de l'API Impôt particulier",
+            FieldKind.CONFIRMATION,
+            is_required=True,
+        ),
+        FieldDefinition("recette_date", "Date de fin de la recette", FieldKind.DATE, is_required=True),
+        FieldDefinition(
+            "recette_rapport",
+            "Procès-verbal de recette (PDF)",
+            FieldKind.DOCUMENTS,
+            accepts=("pdf",),
+            help_text="Facultatif.",
+        ),
+        FieldDefinition("recette_observations", "Observations", FieldKind.TEXTAREA, max_length=3000),
+    ),
+    checks=(_recette_not_in_future,),
+)
+
+
+def _homologation_dates(data: Mapping[str, Any], context: ValidationContext) -> dict[str, str]:
+    """The homologation must still run: its end strictly after its start, and in the future (DOMAIN §5)."""
+    begins, ends = _date(data, "homologation_date_debut"), _date(data, "homologation_date_fin")
+    if ends is None:
+        return {}
+    if begins is not None and ends <= begins:
+        return {"homologation_date_fin": "La date de fin doit être postérieure à la date de début."}
+    if ends <= context.today:
+        return {"homologation_date_fin": "L'homologation a pris fin : renouvelez-la avant de demander la production."}
+    return {}
+
+
+HOMOLOGATION = SectionDefinition(
+    key="homologation",
+    label="L'homologation de sécurité",
+    owner=Actor.COLLECTIVITE,
+    stage=Stage.PRODUCTION,
+    description="La décision par laquelle l'autorité de la collectivité accepte les risques résiduels du téléservice.",
+    fields=(
+        FieldDefinition(
+            "autorite_homologation_nom", "Nom de l'autorité d'homologation", is_required=True, max_length=200
+        ),
+        FieldDefinition(
+            "autorite_homologation_fonction",
+            "Fonction de l'autorité d'homologation",
+            is_required=True,
+            max_length=200,
+            help_text="Par exemple : maire, président de l'EPCI, directeur général des services.",
+        ),
+        FieldDefinition("homologation_date_debut", "Date de début de l'homologation", FieldKind.DATE, is_required=True),
+        FieldDefinition(
+            "homologation_date_fin",
+            "Date de fin de l'homologation",
+            FieldKind.DATE,
+            is_required=True,
+            help_text="À renouveler au moins trois mois avant cette date.",
+        ),
+        FieldDefinition(
+            "homologation_decision",
+            "Décision d'homologation ou questionnaire de sécurité DGFiP (PDF)",
+            FieldKind.DOCUMENTS,
+            is_required=True,
+            accepts=("pdf",),
+        ),
+    ),
+    checks=(_homologation_dates,),
+)
+
+
 IMPOT_PARTICULIER = ApiDefinition(
     key="api_impot_particulier",
     label="API Impôt particulier",
-    sections=(PROJET, DONNEES_PERSONNELLES, CONTACTS, MODALITES, VOLUMETRIE),
+    sections=(
+        PROJET,
+        CADRE_JURIDIQUE,
+        DONNEES,
+        DONNEES_PERSONNELLES,
+        CONTACTS,
+        MODALITES,
+        HEBERGEMENT,
+        RECETTE_FONCTIONNELLE,
+        HOMOLOGATION,
+        VOLUMETRIE,
+    ),
     use_cases=USE_CASES,
     current_cgu={
         Stage.SANDBOX: CguVersion(Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"),

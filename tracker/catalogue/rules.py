@@ -9,10 +9,18 @@ from datetime import date
 from typing import Any
 
 from tracker.catalogue import formats
-from tracker.catalogue.definitions import ApiDefinition, FieldDefinition, FieldKind, SectionDefinition
+from tracker.catalogue.definitions import (
+    MAX_DOCUMENTS_PER_FIELD,
+    ApiDefinition,
+    FieldDefinition,
+    FieldKind,
+    SectionDefinition,
+    ValidationContext,
+)
 from tracker.habilitations.workflow import SectionStatus, Stage
 
 REQUIRED = "Ce champ est obligatoire."
+JUSTIFICATION_MAX_LENGTH = 2000
 
 
 def canonical_json(data: Any) -> bytes:
@@ -62,6 +70,35 @@ def _integer_error(definition: FieldDefinition, value: Any) -> str | None:
     return None
 
 
+def _confirmation_error(definition: FieldDefinition, value: Any) -> str | None:
+    if value is not True:
+        return "Cochez cette case." if definition.is_required else None
+    return None
+
+
+def _documents_error(definition: FieldDefinition, value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, dict) and "sha256" in item for item in value):
+        return "Déposez les documents à nouveau."
+    if len(value) > MAX_DOCUMENTS_PER_FIELD:
+        return f"{MAX_DOCUMENTS_PER_FIELD} documents au maximum."
+    return None
+
+
+def _scopes_error(_definition: FieldDefinition, value: Any) -> str | None:
+    # The rules between data items need the creation date: the section's checks apply them.
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return "Choisissez parmi les données proposées."
+    return None
+
+
+def _justifications_error(_definition: FieldDefinition, value: Any) -> str | None:
+    if not isinstance(value, dict) or not all(isinstance(text, str) for text in value.values()):
+        return "Justifications illisibles : saisissez-les à nouveau."
+    if any(len(text) > JUSTIFICATION_MAX_LENGTH for text in value.values()):
+        return f"{JUSTIFICATION_MAX_LENGTH} caractères au maximum par justification."
+    return None
+
+
 def _formatted(check: Callable[[str], str | None]) -> Callable[[FieldDefinition, Any], str | None]:
     def field_error(definition: FieldDefinition, value: Any) -> str | None:
         return _text_error(definition, value) or check(value.strip())
@@ -80,34 +117,54 @@ FIELD_CHECKS: dict[FieldKind, Callable[[FieldDefinition, Any], str | None]] = {
     FieldKind.PHONE: _formatted(formats.phone_error),
     FieldKind.URL: _formatted(formats.url_error),
     FieldKind.SIRET: _formatted(formats.siret_error),
+    FieldKind.CONFIRMATION: _confirmation_error,
+    FieldKind.DOCUMENTS: _documents_error,
+    FieldKind.SCOPES: _scopes_error,
+    FieldKind.SCOPE_JUSTIFICATIONS: _justifications_error,
 }
 assert set(FIELD_CHECKS) == set(FieldKind), "every field kind has its check"
 
 
+def is_empty(value: Any) -> bool:
+    # ``is``, not ``in``: the integer 0 is a value, though 0 == False.
+    return value is None or value is False or value in ("", [], {})
+
+
 def _field_error(definition: FieldDefinition, value: Any) -> str | None:
-    if value in (None, "", []):
-        return REQUIRED if definition.is_required else None
+    if is_empty(value):
+        if not definition.is_required:
+            return None
+        return {
+            FieldKind.CONFIRMATION: "Cochez cette case.",
+            FieldKind.DOCUMENTS: "Déposez au moins un document.",
+        }.get(definition.kind, REQUIRED)
     return FIELD_CHECKS[definition.kind](definition, value)
 
 
-def validate_section(definition: SectionDefinition, data: Mapping[str, Any]) -> dict[str, str]:
-    """Errors by field key; empty when the section is complete."""
+def validate_section(
+    definition: SectionDefinition, data: Mapping[str, Any], context: ValidationContext | None = None
+) -> dict[str, str]:
+    """Errors by field key (several messages of one field joined by line breaks); empty when the section
+    is complete."""
+    context = context or ValidationContext.on(date.today())
     errors = {}
     for field_definition in definition.fields:
         error = _field_error(field_definition, data.get(field_definition.key))
         if error:
             errors[field_definition.key] = error
     for check in definition.checks:
-        for key, message in check(data).items():
+        for key, message in check(data, context).items():
             errors.setdefault(key, message)
     return errors
 
 
-def status_after_save(definition: SectionDefinition, data: Mapping[str, Any]) -> SectionStatus:
+def status_after_save(
+    definition: SectionDefinition, data: Mapping[str, Any], context: ValidationContext | None = None
+) -> SectionStatus:
     """The status of freshly saved content (an attestation never survives an edit)."""
-    if not any(value not in (None, "", [], {}) for value in data.values()):
+    if all(is_empty(value) for value in data.values()):
         return SectionStatus.EMPTY
-    return SectionStatus.IN_PROGRESS if validate_section(definition, data) else SectionStatus.COMPLETE
+    return SectionStatus.IN_PROGRESS if validate_section(definition, data, context) else SectionStatus.COMPLETE
 
 
 def submission_blockers(

@@ -205,3 +205,33 @@ def beyond_recommendation(use_case: str | None, chosen: Collection[str]) -> tupl
     if recommendation is None:
         return ()
     return tuple(s for s in SCOPES if s.key in chosen and s.key not in recommendation.accepted)
+
+
+@dataclass(frozen=True)
+class ScopeBoard:
+    """What the scopes page shows: the offered items by group, the use case's advice, and the chosen
+    items beyond it (each needing a justification)."""
+
+    groups: tuple[tuple[ScopeGroup, tuple[Scope, ...]], ...]
+    recommendation: Recommendation | None
+    flagged: tuple[Scope, ...]
+
+    def is_recommended(self, scope: Scope) -> bool:
+        return self.recommendation is None or scope.key in self.recommendation.accepted
+
+
+def scope_board(created_on: date, use_case: str | None, chosen: Collection[str]) -> ScopeBoard:
+    offered = offered_scopes(created_on, chosen)
+    groups: dict[ScopeGroup, list[Scope]] = {}
+    for scope in offered:
+        groups.setdefault(scope.group, []).append(scope)
+    return ScopeBoard(
+        groups=tuple((group, tuple(items)) for group, items in groups.items()),
+        recommendation=RECOMMENDATIONS.get(use_case or ""),
+        flagged=beyond_recommendation(use_case, chosen),
+    )
+
+
+def labels_of(keys: Collection[str]) -> list[str]:
+    """Labels in catalogue order, for pages and changelogs."""
+    return [scope.label for scope in SCOPES if scope.key in keys]

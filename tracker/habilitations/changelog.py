@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from tracker.catalogue.definitions import ApiDefinition, FieldDefinition, FieldKind
+from tracker.catalogue.scopes import SCOPES_BY_KEY, labels_of
 
 EMPTY = "(vide)"
 
@@ -23,6 +24,17 @@ def display_value(field: FieldDefinition, value: Any) -> str:
     if field.kind is FieldKind.MULTI_CHOICE and isinstance(value, list):
         labels = dict(field.choices)
         return ", ".join(labels.get(item, str(item)) for item in value)
+    if field.kind is FieldKind.SCOPES and isinstance(value, list):
+        return ", ".join(labels_of(value))
+    if field.kind is FieldKind.SCOPE_JUSTIFICATIONS and isinstance(value, dict):
+        return " ; ".join(
+            f"{SCOPES_BY_KEY[k].label if k in SCOPES_BY_KEY else k} : {text}" for k, text in value.items()
+        )
+    if field.kind is FieldKind.CONFIRMATION:
+        return "Oui" if value is True else EMPTY
+    if field.kind is FieldKind.DOCUMENTS and isinstance(value, list):
+        # The fingerprint tells two versions of a same-named file apart.
+        return ", ".join(f"{ref.get('name')} (SHA-256 {str(ref.get('sha256'))[:12]}…)" for ref in value)
     if field.kind is FieldKind.DATE and isinstance(value, str):
         try:
             return date.fromisoformat(value).strftime("%d/%m/%Y")

@@ -14,6 +14,7 @@ from wtforms import (
     Field,
     HiddenField,
     IntegerField,
+    MultipleFileField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -27,6 +28,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
+from tracker.catalogue.rules import is_empty
 from tracker.habilitations.parties import Hosting
 
 NOT_A_NUMBER = "Saisissez un nombre entier."
@@ -46,12 +48,34 @@ class VersionedForm(FlaskForm):
             return None
 
 
-class CreateRequestForm(FlaskForm):
-    use_case = SelectField("Cas d'usage", validators=[DataRequired("Choisissez un cas d'usage.")])
+SANDBOX_PATH = "bac_a_sable"
+WITH_EDITEUR_PATH = "avec_editeur"
 
-    def __init__(self, *args: Any, use_cases: list[tuple[str, str]], **kwargs: Any) -> None:
+
+class CreateRequestForm(FlaskForm):
+    """A collectivité starts in the sandbox, or « avec éditeur » straight in production for a product
+    already habilitated in the sandbox; an éditeur starts the sandbox request of one of its products."""
+
+    use_case = SelectField("Cas d'usage", validators=[DataRequired("Choisissez un cas d'usage.")])
+    path = RadioField(
+        "Parcours",
+        choices=[
+            SelectChoice(SANDBOX_PATH, "Commencer par le bac à sable (données fictives)"),
+            SelectChoice(
+                WITH_EDITEUR_PATH,
+                "Avec éditeur : demander directement la production, pour un logiciel déjà habilité en bac à sable",
+            ),
+        ],
+        default=SANDBOX_PATH,
+    )
+    product_id = SelectField("Logiciel", validate_choice=False)
+
+    def __init__(
+        self, *args: Any, use_cases: list[tuple[str, str]], products: list[tuple[str, str]], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.use_case.choices = [SelectChoice("", "Sélectionnez un cas d'usage"), *choices(use_cases)]
+        self.product_id.choices = [SelectChoice("", "Sélectionnez un logiciel"), *choices(products)]
 
 
 def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
@@ -89,6 +113,15 @@ class PartiesForm(VersionedForm):
         description="Seulement si l'éditeur n'utilise pas encore ce service : une invitation lui sera envoyée.",
         validators=[Optional(), Email("Cette adresse électronique n'est pas valide.")],
     )
+    product_name = StringField(
+        "Logiciel utilisé",
+        description="Le nom du logiciel de l'éditeur qui appellera l'API, par exemple « Cantine+ ».",
+        validators=[Optional(), Length(max=200, message="200 caractères au maximum.")],
+    )
+    product_version = StringField(
+        "Version du logiciel",
+        validators=[Optional(), Length(max=50, message="50 caractères au maximum.")],
+    )
     hosting = RadioField(
         "Hébergement du logiciel et des données",
         choices=[SelectChoice(h.value, h.label) for h in Hosting],
@@ -104,6 +137,23 @@ class PartiesForm(VersionedForm):
         validators=[Optional(), Email("Cette adresse électronique n'est pas valide.")],
     )
 
+    def __init__(self, *args: Any, names_product: bool = True, **kwargs: Any) -> None:
+        """``names_product``: False on a request « avec éditeur », whose software is already set."""
+        super().__init__(*args, **kwargs)
+        self.names_product = names_product
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        is_valid = super().validate(extra_validators)
+        if self.names_product:
+            for field, message in (
+                (self.product_name, "Indiquez le nom du logiciel."),
+                (self.product_version, "Indiquez la version du logiciel."),
+            ):
+                if not (field.data or "").strip():
+                    field.errors = [*field.errors, message]
+                    is_valid = False
+        return is_valid
+
 
 class CguForm(VersionedForm):
     accept_cgu = BooleanField(
@@ -118,6 +168,23 @@ class CguForm(VersionedForm):
         "Ma collectivité s'engage à déclarer ses formalités RGPD et à homologuer son téléservice",
         validators=[DataRequired("Cet engagement est nécessaire pour soumettre la demande.")],
     )
+
+
+class TextByKeyField(Field):
+    """Texts keyed by an item, posted as ``<name>-<key>`` (one justification per flagged scope)."""
+
+    def process(self, formdata: Any, data: Any = None, extra_filters: Any = None) -> None:
+        self.process_errors = []
+        self.raw_data = []
+        self.object_data = data
+        self.data = dict(data) if isinstance(data, dict) else {}
+        if formdata is not None:
+            prefix = f"{self.name}-"
+            self.data = {
+                key.removeprefix(prefix): value.strip()
+                for key, value in formdata.items()
+                if key.startswith(prefix) and isinstance(value, str) and value.strip()
+            }
 
 
 def _wtforms_field(definition: FieldDefinition) -> Field:
@@ -136,6 +203,15 @@ def _wtforms_field(definition: FieldDefinition) -> Field:
         )
     if definition.kind is FieldKind.MULTI_CHOICE:
         return MultiCheckboxField(choices=choices(definition.choices), validate_choice=False, **common)
+    if definition.kind is FieldKind.SCOPES:
+        # Rendered by group on the scopes page; the catalogue checks the keys.
+        return MultiCheckboxField(choices=[], validate_choice=False, **common)
+    if definition.kind is FieldKind.SCOPE_JUSTIFICATIONS:
+        return TextByKeyField(**common)
+    if definition.kind is FieldKind.CONFIRMATION:
+        return BooleanField(**common)
+    if definition.kind is FieldKind.DOCUMENTS:
+        return MultipleFileField(**common)
     if definition.kind is FieldKind.DATE:
         return DateField(**common, invalid_value_message=NOT_A_DATE)
     if definition.kind is FieldKind.INTEGER:
@@ -155,12 +231,14 @@ def form_to_data(form: VersionedForm, definition: SectionDefinition) -> dict[str
     """Section content as stored: JSON types, empty values left out."""
     data: dict[str, Any] = {}
     for field_definition in definition.fields:
+        if field_definition.kind is FieldKind.DOCUMENTS:
+            continue  # files are received apart, and the section keeps references to them
         value = form[field_definition.key].data
         if isinstance(value, date):
             value = value.isoformat()
         elif isinstance(value, str):
             value = value.strip()
-        if value not in (None, "", []):
+        if not is_empty(value):
             data[field_definition.key] = value
     return data
 
@@ -168,6 +246,8 @@ def form_to_data(form: VersionedForm, definition: SectionDefinition) -> dict[str
 def data_to_form(data: dict[str, Any], definition: SectionDefinition) -> dict[str, Any]:
     values = {}
     for field_definition in definition.fields:
+        if field_definition.kind is FieldKind.DOCUMENTS:
+            continue
         value = data.get(field_definition.key)
         if field_definition.kind is FieldKind.DATE and isinstance(value, str):
             value = date.fromisoformat(value)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tracker.accounts.models import Organization, User
 from tracker.db import Base, UTCDateTime, enum_column, utcnow
 from tracker.habilitations.workflow import Event, SectionStatus, Stage, State
+from tracker.products.models import SoftwareProduct
 
 
 class HabilitationState(enum.StrEnum):
@@ -64,6 +65,13 @@ class HabilitationRequest(Base):
     cgu_sha256: Mapped[str | None] = mapped_column(String(64))
     cgu_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cgu_accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The software the éditeur brings; « avec éditeur », also the éditeur's sandbox habilitation for it, on
+    # which this production request stands instead of a sandbox stage of its own (DOMAIN §3).
+    software_product_id: Mapped[int | None] = mapped_column(ForeignKey("software_products.id"), index=True)
+    editeur_sandbox_habilitation_id: Mapped[int | None] = mapped_column(
+        # The two tables point at each other: the constraint is added once both exist.
+        ForeignKey("habilitations.id", use_alter=True)
+    )
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])
@@ -72,7 +80,13 @@ class HabilitationRequest(Base):
     sections: Mapped[list[RequestSection]] = relationship(
         back_populates="request", order_by="RequestSection.id", cascade="all, delete-orphan"
     )
-    habilitations: Mapped[list[Habilitation]] = relationship(back_populates="request", order_by="Habilitation.id")
+    habilitations: Mapped[list[Habilitation]] = relationship(
+        back_populates="request", order_by="Habilitation.id", foreign_keys="Habilitation.request_id"
+    )
+    software_product: Mapped[SoftwareProduct | None] = relationship()
+    editeur_sandbox_habilitation: Mapped[Habilitation | None] = relationship(
+        foreign_keys=[editeur_sandbox_habilitation_id]
+    )
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -84,6 +98,10 @@ class HabilitationRequest(Base):
     @property
     def number(self) -> str:
         return f"D{self.id}"
+
+    @property
+    def is_direct_production(self) -> bool:
+        return self.editeur_sandbox_habilitation_id is not None
 
     def section(self, stage: Stage, key: str) -> RequestSection | None:
         return next((s for s in self.sections if s.stage is stage and s.key == key), None)
@@ -127,7 +145,7 @@ class Habilitation(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_reason: Mapped[str | None] = mapped_column(Text)
 
-    request: Mapped[HabilitationRequest] = relationship(back_populates="habilitations")
+    request: Mapped[HabilitationRequest] = relationship(back_populates="habilitations", foreign_keys=[request_id])
 
     __table_args__ = (Index("ix_habilitations_request_stage_state", "request_id", "stage", "state"),)
 

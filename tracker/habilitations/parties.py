@@ -22,6 +22,7 @@ from tracker.habilitations.services import (
     flush_checking_version,
     require_collectivite_while_editable,
 )
+from tracker.products.services import ProductError, find_or_declare
 
 
 class Hosting(enum.StrEnum):
@@ -142,9 +143,12 @@ def designate_parties(
     editeur: PartyContact,
     hosting: Hosting,
     hebergeur: PartyContact | None = None,
+    product_name: str = "",
+    product_version: str = "",
     expected_version: int | None,
 ) -> None:
-    """The collectivité names (or changes) its éditeur and hébergeur while the request is editable."""
+    """The collectivité names (or changes) its éditeur, the éditeur's software and its hébergeur while the
+    request is editable. A request « avec éditeur » keeps the éditeur and software it was created for."""
     require_collectivite_while_editable(
         request,
         principal,
@@ -152,7 +156,21 @@ def designate_parties(
         only="Seule la collectivité désigne son éditeur et son hébergeur.",
         locked="Les parties ne peuvent plus changer : la demande n'est pas modifiable.",
     )
-    request.editeur = _party(session, request, principal, editeur, kind=OrganizationKind.EDITEUR, party="editeur")
+    if request.is_direct_production and request.editeur and normalize_siret(editeur.siret) != request.editeur.siret:
+        raise PartyError(
+            "Cette demande porte sur un logiciel déjà habilité en bac à sable : l'éditeur ne peut pas changer.",
+            party="editeur",
+            field="siret",
+        )
+    chosen_editeur = _party(session, request, principal, editeur, kind=OrganizationKind.EDITEUR, party="editeur")
+    if not request.is_direct_production and (product_name or product_version):
+        try:
+            request.software_product = find_or_declare(
+                session, chosen_editeur, product_name, product_version, declared_by=principal
+            )
+        except ProductError as error:
+            raise PartyError(error.message, party="product", field=error.field) from error
+    request.editeur = chosen_editeur
     if hosting is Hosting.SAME_AS_EDITEUR:
         request.hebergeur = request.editeur
     elif hosting is Hosting.COLLECTIVITE:
@@ -170,5 +188,10 @@ def designate_parties(
         principal,
         request,
         "request.parties_designated",
-        {"editeur": request.editeur.siret, "hebergeur": request.hebergeur.siret, "hosting": hosting.value},
+        {
+            "editeur": request.editeur.siret,
+            "hebergeur": request.hebergeur.siret,
+            "hosting": hosting.value,
+            "product": request.software_product.label if request.software_product else None,
+        },
     )

@@ -17,8 +17,8 @@ from tracker.accounts.models import Membership, User
 from tracker.accounts.principal import Principal
 from tracker.audit import services as audit
 from tracker.catalogue import CATALOGUE
-from tracker.catalogue.definitions import ApiDefinition, SectionDefinition
-from tracker.catalogue.rules import content_sha256, status_after_save, submission_blockers
+from tracker.catalogue.definitions import ApiDefinition, SectionDefinition, ValidationContext
+from tracker.catalogue.rules import content_sha256, status_after_save, submission_blockers, validate_section
 from tracker.db import utcnow
 from tracker.habilitations.changelog import changes_between
 from tracker.habilitations.models import (
@@ -44,6 +44,7 @@ from tracker.habilitations.workflow import (
     decide,
 )
 from tracker.notify.services import queue_email
+from tracker.products.models import SoftwareProduct
 
 
 class StaleRequest(WorkflowError):
@@ -69,23 +70,57 @@ def _snapshot_key(stage: Stage, key: str) -> str:
     return f"{stage.value}/{key}"
 
 
+def form_stages(request: HabilitationRequest) -> frozenset[Stage]:
+    """The stages whose sections the current form fills: the request's stage, and for a production
+    request « avec éditeur » the sandbox sections too (it has no sandbox stage of its own)."""
+    if request.is_direct_production:
+        return frozenset(Stage)
+    return frozenset({request.stage})
+
+
 def _statuses(request: HabilitationRequest, stage: Stage) -> dict[str, SectionStatus]:
     """Section keys are unique across stages; the production stage still requires the sandbox ones."""
     return {s.key: s.status for s in request.sections if stage is Stage.PRODUCTION or s.stage is stage}
 
 
-def _contents(request: HabilitationRequest, stage: Stage | None = None) -> dict[str, Any]:
-    """Section data keyed "<stage>/<key>", for one stage or all."""
-    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if stage in (None, s.stage)}
+def _contents(request: HabilitationRequest, stages: frozenset[Stage] = frozenset(Stage)) -> dict[str, Any]:
+    """Section data keyed "<stage>/<key>", for the given stages."""
+    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if s.stage in stages}
 
 
-def _approved_contents(habilitation: Habilitation, stage: Stage | None = None) -> dict[str, Any]:
+def _approved_contents(habilitation: Habilitation, stages: frozenset[Stage] = frozenset(Stage)) -> dict[str, Any]:
     """The same shape, as the habilitation froze it."""
     return {
         key: saved["data"]
         for key, saved in habilitation.snapshot["sections"].items()
-        if stage is None or key.startswith(f"{stage.value}/")
+        if Stage(key.split("/", 1)[0]) in stages
     }
+
+
+def definitions_in_form(request: HabilitationRequest) -> tuple[SectionDefinition, ...]:
+    """The sections of the current form, in order (those DGFiP may name in a request for changes)."""
+    stages = form_stages(request)
+    return tuple(s for s in api_definition(request).sections if s.stage in stages)
+
+
+def validation_context(request: HabilitationRequest) -> ValidationContext:
+    return ValidationContext(today=utcnow().date(), created_on=request.created_at.date(), use_case=request.use_case)
+
+
+def actor_on(request: HabilitationRequest, principal: Principal) -> Actor:
+    """The part ``principal`` plays on this request. The applicant organization plays the collectivité's
+    part, even an éditeur running the sandbox request of its own software product."""
+    if principal.is_dgfip:
+        return principal.actor
+    # In this order: the applicant's part wins over another it also plays (a collectivité hosting itself).
+    for organization_id, actor in (
+        (request.organization_id, Actor.COLLECTIVITE),
+        (request.editeur_id, Actor.EDITEUR),
+        (request.hebergeur_id, Actor.HEBERGEUR),
+    ):
+        if organization_id == principal.organization.id:
+            return actor
+    return principal.actor
 
 
 def latest_habilitation(request: HabilitationRequest, stage: Stage) -> Habilitation | None:
@@ -104,6 +139,10 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
         has_active_production_habilitation=Stage.PRODUCTION in active,
         has_had_production_habilitation=any(h.stage is Stage.PRODUCTION for h in request.habilitations),
         organization_is_active=request.organization.is_active,
+        is_direct_production=request.is_direct_production,
+        has_active_editeur_sandbox_habilitation=request.is_direct_production
+        and request.editeur_sandbox_habilitation is not None
+        and request.editeur_sandbox_habilitation.state is HabilitationState.ACTIVE,
         submission_blockers=submission_blockers(
             api_definition(request),
             request.stage,
@@ -113,8 +152,9 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
     )
     if request.is_reopening:
         last = latest_habilitation(request, request.stage)
-        approved = _approved_contents(last, request.stage) if last else {}
-        facts = replace(facts, has_changes_since_habilitation=approved != _contents(request, request.stage))
+        stages = form_stages(request)
+        approved = _approved_contents(last, stages) if last else {}
+        facts = replace(facts, has_changes_since_habilitation=approved != _contents(request, stages))
     return facts
 
 
@@ -135,7 +175,7 @@ def require_collectivite_while_editable(
     request: HabilitationRequest, principal: Principal, expected_version: int | None, *, only: str, locked: str
 ) -> None:
     """What the collectivité alone decides on its request (CGU, parties), and only before submission."""
-    if principal.actor is not Actor.COLLECTIVITE:
+    if actor_on(request, principal) is not Actor.COLLECTIVITE:
         raise ActorNotAllowed(only)
     if request.state not in EDITABLE:
         raise TransitionNotAllowed(locked)
@@ -200,11 +240,32 @@ def _timeline(
 
 
 def create_request(
-    session: Session, *, principal: Principal, use_case: str | None, api: str = "api_impot_particulier"
+    session: Session,
+    *,
+    principal: Principal,
+    use_case: str | None,
+    product: SoftwareProduct | None = None,
+    editeur_sandbox_habilitation: Habilitation | None = None,
+    api: str = "api_impot_particulier",
 ) -> HabilitationRequest:
+    """A new request. Three ways in: a collectivité's sandbox request; an éditeur's sandbox request for
+    one of its products (it then plays every party itself); a collectivité's production request « avec
+    éditeur », standing on the éditeur's sandbox habilitation for the product."""
     definition = CATALOGUE[api]
-    facts = RequestFacts(state=None, organization_is_active=principal.organization.is_active)
-    outcome = decide(Event.CREATE, facts, principal.actor)
+    applicant = principal.actor
+    if principal.actor is Actor.EDITEUR:
+        if product is None or product.editeur_id != principal.organization.id:
+            raise InvalidInput("Choisissez l'un de vos logiciels.")
+        applicant = Actor.COLLECTIVITE  # the éditeur applies for itself
+    is_direct_production = editeur_sandbox_habilitation is not None
+    facts = RequestFacts(
+        state=None,
+        organization_is_active=principal.organization.is_active,
+        is_direct_production=is_direct_production,
+        has_active_editeur_sandbox_habilitation=is_direct_production
+        and editeur_sandbox_habilitation.state is HabilitationState.ACTIVE,  # type: ignore[union-attr]
+    )
+    outcome = decide(Event.CREATE, facts, applicant)
     chosen = definition.use_case(use_case)
     now = utcnow()
     request = HabilitationRequest(
@@ -216,28 +277,40 @@ def create_request(
         intitule=chosen.intitule if chosen else "",
         use_case=chosen.key if chosen else None,
         departement_code=principal.organization.departement_code,
+        software_product=product,
+        editeur_sandbox_habilitation=editeur_sandbox_habilitation,
+        editeur_id=product.editeur_id if product else None,
+        hebergeur_id=principal.organization.id if principal.actor is Actor.EDITEUR else None,
         created_by_id=principal.user.id,
         created_at=now,
         last_event_at=now,
     )
     session.add(request)
     flush_checking_version(session)
-    projet = definition.section("projet")
-    prefill = {
-        "intitule": request.intitule,
-        "description": chosen.description if chosen else "",
-        "use_case": request.use_case,
+    prefill: dict[str, dict[str, Any]] = {
+        "projet": {
+            "intitule": request.intitule,
+            "description": chosen.description if chosen else "",
+            "use_case": request.use_case,
+        },
+        "cadre_juridique": {"cadre_juridique_nature": chosen.cadre_juridique_nature if chosen else ""},
+        "donnees_personnelles": {"destinataires": chosen.destinataires if chosen else ""},
+        "modalites": {"logiciel_nom": product.name, "logiciel_version": product.version} if product else {},
     }
-    _write_section(session, request, projet, {k: v for k, v in prefill.items() if v}, principal)
-    if chosen and chosen.destinataires:
-        _write_section(
-            session,
-            request,
-            definition.section("donnees_personnelles"),
-            {"destinataires": chosen.destinataires},
-            principal,
-        )
-    _timeline(session, request, principal, outcome, reason=None, details={"use_case": request.use_case})
+    if editeur_sandbox_habilitation is not None:
+        # The éditeur already described its access modalities; it only checks and attests them again.
+        approved = editeur_sandbox_habilitation.snapshot["sections"].get(_snapshot_key(Stage.SANDBOX, "modalites"))
+        if approved:
+            prefill["modalites"] = approved["data"]
+    for key, values in prefill.items():
+        if data := {k: v for k, v in values.items() if v}:
+            _write_section(session, request, definition.section(key), data, principal)
+    details: dict[str, Any] = {"use_case": request.use_case}
+    if product is not None:
+        details["product"] = product.label
+    if editeur_sandbox_habilitation is not None:
+        details["editeur_sandbox_habilitation"] = editeur_sandbox_habilitation.number
+    _timeline(session, request, principal, outcome, reason=None, details=details)
     flush_checking_version(session)
     return request
 
@@ -255,7 +328,7 @@ def apply_event(
     """Take ``event`` on ``request`` as ``principal``: the one entry point for every transition."""
     if event is Event.CREATE:
         raise TransitionNotAllowed("La création passe par create_request.")
-    outcome = decide(event, facts_for(request), principal.actor, reason)
+    outcome = decide(event, facts_for(request), actor_on(request, principal), reason)
     check_version(request, expected_version)
     named_sections = _named_sections(request, sections) if Effect.REOPEN_NAMED_SECTIONS in outcome.effects else []
     now = utcnow()
@@ -363,14 +436,13 @@ def _tell_owners_of_requested_changes(
 
 
 def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[RequestSection]:
-    definition = api_definition(request)
     wanted = set(keys)
-    known = {s.key for s in definition.sections_of(request.stage)}
+    known = {s.key for s in definitions_in_form(request)}
     if not wanted:
         raise InvalidInput("Indiquez au moins une section à modifier.")
     if unknown := wanted - known:
         raise InvalidInput(f"Section inconnue pour cette étape : {', '.join(sorted(unknown))}.")
-    return [s for s in request.sections if s.stage is request.stage and s.key in wanted]
+    return [s for s in request.sections if s.stage in form_stages(request) and s.key in wanted]
 
 
 def _clear_attestation(section: RequestSection) -> None:
@@ -438,16 +510,18 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
     habilitation = latest_habilitation(request, request.stage)
     assert habilitation is not None, "the workflow only restores when an habilitation exists"
     saved = habilitation.snapshot["sections"]
-    for section in [s for s in request.sections if s.stage is request.stage]:
+    stages = form_stages(request)
+    for section in [s for s in request.sections if s.stage in stages]:
         if _snapshot_key(section.stage, section.key) not in saved:
             request.sections.remove(section)
     for key, content in saved.items():
         stage_value, section_key = key.split("/", 1)
-        if stage_value != request.stage.value:
+        stage = Stage(stage_value)
+        if stage not in stages:
             continue
-        section = request.section(request.stage, section_key)
+        section = request.section(stage, section_key)
         if section is None:
-            section = RequestSection(stage=request.stage, key=section_key)
+            section = RequestSection(stage=stage, key=section_key)
             request.sections.append(section)
         section.data = content["data"]
         section.status = SectionStatus(content["status"])
@@ -467,7 +541,7 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
 
 def section_is_editable(request: HabilitationRequest, definition: SectionDefinition) -> bool:
     """Open sections: the request's current stage, while draft, or named by DGFiP while « À modifier »."""
-    if definition.stage is not request.stage or request.state not in EDITABLE:
+    if definition.stage not in form_stages(request) or request.state not in EDITABLE:
         return False
     if request.state is State.CHANGES_REQUESTED:
         section = request.section(definition.stage, definition.key)
@@ -491,11 +565,21 @@ def owns_section(request: HabilitationRequest, definition: SectionDefinition, pr
     return owner_id is not None and owner_id == principal.organization.id
 
 
+def steps_for(request: HabilitationRequest, principal: Principal) -> tuple[SectionDefinition, ...]:
+    """The guided form of one party: the sections of the current form it owns, in order."""
+    return tuple(d for d in definitions_in_form(request) if owns_section(request, d, principal))
+
+
+def section_errors(request: HabilitationRequest, definition: SectionDefinition) -> dict[str, str]:
+    row = request.section(definition.stage, definition.key)
+    return validate_section(definition, row.data if row else {}, validation_context(request))
+
+
 def can_edit_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> bool:
     return owns_section(request, definition, principal) and section_is_editable(request, definition)
 
 
-def _authorize_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> None:
+def authorize_section_edit(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> None:
     if not owns_section(request, definition, principal):
         raise ActorNotAllowed(f"La section « {definition.label} » est remplie par : {definition.owner.label}.")
     if not section_is_editable(request, definition):
@@ -514,7 +598,7 @@ def _write_section(
         section = RequestSection(stage=definition.stage, key=definition.key, data={}, status=SectionStatus.EMPTY)
         request.sections.append(section)
     section.data = data
-    section.status = status_after_save(definition, data)
+    section.status = status_after_save(definition, data, validation_context(request))
     _clear_attestation(section)
     section.updated_at = utcnow()
     section.updated_by_id = principal.user.id
@@ -535,7 +619,7 @@ def save_section(
     expected_version: int | None,
 ) -> RequestSection:
     definition = api_definition(request).section(key)
-    _authorize_section(request, definition, principal)
+    authorize_section_edit(request, definition, principal)
     check_version(request, expected_version)
     previous = request.section(definition.stage, key)
     was_attested = previous is not None and previous.status is SectionStatus.ATTESTED
@@ -562,7 +646,7 @@ def attest_section(
     expected_version: int | None,
 ) -> RequestSection:
     definition = api_definition(request).section(key)
-    _authorize_section(request, definition, principal)
+    authorize_section_edit(request, definition, principal)
     check_version(request, expected_version)
     section = request.section(definition.stage, key)
     if section is None or section.status is not SectionStatus.COMPLETE:

@@ -11,12 +11,18 @@ from flask_login import login_required
 
 from tracker.accounts.principal import Principal, current_principal
 from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
-from tracker.catalogue.rules import validate_section
+from tracker.catalogue import scopes as scope_catalogue
+from tracker.catalogue.definitions import SectionDefinition
 from tracker.db import db
+from tracker.documents import queries as document_queries
+from tracker.documents import services as document_services
+from tracker.documents.services import Upload
+from tracker.documents.views import current_storage
 from tracker.forms import attach_error
 from tracker.habilitations import queries, services
 from tracker.habilitations.changelog import display_value
 from tracker.habilitations.forms import (
+    WITH_EDITEUR_PATH,
     CguForm,
     CreateRequestForm,
     EventForm,
@@ -40,6 +46,9 @@ from tracker.habilitations.workflow import (
     WorkflowError,
     available_events,
 )
+from tracker.products import queries as product_queries
+from tracker.products.models import SoftwareProduct
+from tracker.products.services import ProductError
 
 blueprint = Blueprint("habilitations", __name__)
 
@@ -53,11 +62,10 @@ def _refuse(error: WorkflowError) -> None:
 
 def _event_forms(hab_request: HabilitationRequest, principal: Principal, facts: RequestFacts) -> dict[Event, EventForm]:
     forms = {}
-    for event in available_events(facts, principal.actor):
+    for event in available_events(facts, services.actor_on(hab_request, principal)):
         form = EventForm(prefix=event.value, formdata=None, version=hab_request.version, request_id=hab_request.id)
         if event is Event.REQUEST_CHANGES:
-            definition = services.api_definition(hab_request)
-            form.sections.choices = choices((s.key, s.label) for s in definition.sections_of(hab_request.stage))
+            form.sections.choices = choices((s.key, s.label) for s in services.definitions_in_form(hab_request))
         forms[event] = form
     return forms
 
@@ -88,11 +96,13 @@ def _render_detail(
     attesters = queries.user_names(
         db.session, {s["row"].attested_by_id for s in sections if s["row"] and s["row"].attested_by_id}
     )
-    can_accept_cgu = principal.actor is Actor.COLLECTIVITE and hab_request.state in EDITABLE
+    actor = services.actor_on(hab_request, principal)
+    can_accept_cgu = actor is Actor.COLLECTIVITE and hab_request.state in EDITABLE
     return render_template(
         "habilitations/detail.html",
         hab_request=hab_request,
         principal=principal,
+        actor=actor,
         definition=definition,
         sections=sections,
         attesters=attesters,
@@ -107,29 +117,73 @@ def _render_detail(
     ), status
 
 
+def _product_choices(principal: Principal) -> list[tuple[str, str]]:
+    """An éditeur picks one of its products; a collectivité, a product ready for production."""
+    if principal.actor is Actor.EDITEUR:
+        return [
+            (str(row.product.id), row.product.label)
+            for row in product_queries.products_of(db.session, principal.organization.id)
+        ]
+    return [
+        (str(product.id), f"{product.label} – {editeur.name} (bac à sable {habilitation.number})")
+        for product, editeur, habilitation in product_queries.products_ready_for_production(db.session)
+    ]
+
+
+def _create_from(form: CreateRequestForm, principal: Principal) -> HabilitationRequest:
+    """The service call the creation form asks for; a product error is tied to its field."""
+    wants_product = principal.actor is Actor.EDITEUR or form.path.data == WITH_EDITEUR_PATH
+    if not wants_product:
+        return services.create_request(db.session, principal=principal, use_case=form.use_case.data)
+    product = db.session.get(SoftwareProduct, int(form.product_id.data)) if form.product_id.data.isdigit() else None
+    if product is None:
+        raise ProductError("Choisissez un logiciel de la liste.", field="product_id")
+    if principal.actor is Actor.EDITEUR:
+        return services.create_request(db.session, principal=principal, use_case=form.use_case.data, product=product)
+    habilitation = product_queries.sandbox_habilitation_of(db.session, product)
+    if habilitation is None:
+        raise ProductError("Ce logiciel n'a pas encore d'habilitation bac à sable.", field="product_id")
+    return services.create_request(
+        db.session,
+        principal=principal,
+        use_case=form.use_case.data,
+        product=product,
+        editeur_sandbox_habilitation=habilitation,
+    )
+
+
 @blueprint.route("/demandes/nouvelle", methods=["GET", "POST"])
 @login_required
 def create() -> Response | tuple[str, int]:
     principal = current_principal()
-    if principal.actor is not Actor.COLLECTIVITE:
+    if principal.actor not in (Actor.COLLECTIVITE, Actor.EDITEUR):
         abort(403)
-    form = CreateRequestForm(use_cases=[(u.key, u.label) for u in IMPOT_PARTICULIER.use_cases])
-    if form.validate_on_submit():
-        try:
-            hab_request = services.create_request(db.session, principal=principal, use_case=form.use_case.data)
-        except WorkflowError as error:
-            db.session.rollback()
-            form.form_errors.append(error.message)
-        else:
-            db.session.commit()
-            flash(
-                f"La demande {hab_request.number} est créée. Complétez maintenant la section « Mon projet ».",
-                "success",
-            )
-            return redirect(url_for("habilitations.section", request_id=hab_request.id, key="projet"))
-    return render_template("habilitations/new.html", form=form, api=IMPOT_PARTICULIER), (
-        422 if form.errors or form.form_errors else 200
+    form = CreateRequestForm(
+        use_cases=[(u.key, u.label) for u in IMPOT_PARTICULIER.use_cases], products=_product_choices(principal)
     )
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.validate_on_submit():
+            try:
+                hab_request = _create_from(form, principal)
+            except ProductError as error:
+                db.session.rollback()
+                attach_error(form, "product_id", error.message)
+            except WorkflowError as error:
+                db.session.rollback()
+                if error.http_status == 403:
+                    abort(403)
+                attach_error(form, "product_id", " ".join((error.message, *error.problems)))
+                status = error.http_status
+            else:
+                db.session.commit()
+                flash(
+                    f"La demande {hab_request.number} est créée. Complétez maintenant la section « Mon projet ».",
+                    "success",
+                )
+                return redirect(url_for("habilitations.section", request_id=hab_request.id, key="projet"))
+    return render_template("habilitations/new.html", form=form, api=IMPOT_PARTICULIER), status
 
 
 @blueprint.route("/demandes/<int:request_id>")
@@ -217,6 +271,31 @@ def _section_definition(hab_request: HabilitationRequest, key: str) -> Any:
     return definition.section(key)
 
 
+def _uploads(definition: SectionDefinition) -> tuple[dict[str, list[Upload]], dict[str, list[str]]]:
+    """Files chosen in each document field, and the documents ticked for removal."""
+    uploads = {
+        field.key: [Upload(f.filename or "", f.stream) for f in request.files.getlist(field.key) if f.filename]
+        for field in definition.document_fields
+    }
+    removed = {field.key: request.form.getlist(f"{field.key}-retirer") for field in definition.document_fields}
+    return uploads, removed
+
+
+def scopes_page(hab_request: HabilitationRequest, form: Any) -> scope_catalogue.ScopeBoard:
+    """The scopes page follows what the form holds now (posted or saved), so the advice matches it."""
+    return scope_catalogue.scope_board(hab_request.created_at.date(), hab_request.use_case, form.scopes.data or [])
+
+
+def _next_step_url(hab_request: HabilitationRequest, principal: Principal, key: str) -> str:
+    """« Suivant »: the party's next section, then (for the collectivité) the submission step."""
+    steps = services.steps_for(hab_request, principal)
+    keys = [step.key for step in steps]
+    position = keys.index(key) if key in keys else len(keys)
+    if position + 1 < len(keys):
+        return url_for("habilitations.section", request_id=hab_request.id, key=keys[position + 1])
+    return url_for("habilitations.detail", request_id=hab_request.id, _anchor="soumission")
+
+
 @blueprint.route("/demandes/<int:request_id>/sections/<key>", methods=["GET", "POST"])
 @login_required
 def section(request_id: int, key: str) -> Response | tuple[str, int]:
@@ -226,17 +305,19 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
     row = hab_request.section(definition.stage, key)
     form_class = section_form_class(definition)
     status = 200
-    catalogue_errors: dict[str, str] = {}
     if request.method == "POST":
         form = form_class()
         if form.validate_on_submit():
-            data = form_to_data(form, definition)
+            uploads, removed = _uploads(definition)
             try:
-                services.save_section(
+                row, refused = document_services.save_section_with_documents(
                     db.session,
+                    current_storage(),
                     hab_request,
                     key,
-                    data,
+                    form_to_data(form, definition),
+                    uploads=uploads,
+                    removed=removed,
                     principal=principal,
                     expected_version=form.expected_version,
                 )
@@ -247,14 +328,22 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
             else:
                 db.session.commit()
                 wants_next = request.form.get("action") == "next"
-                catalogue_errors = validate_section(definition, data) if wants_next else {}
-                if not catalogue_errors:
+                errors = {field_key: [message] for field_key, message in refused.items()}
+                if wants_next:
+                    for field_key, message in services.section_errors(hab_request, definition).items():
+                        errors.setdefault(field_key, []).append(message)
+                if not errors:
                     flash(f"Section « {definition.label} » enregistrée.", "success")
                     if wants_next:
-                        return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+                        return redirect(_next_step_url(hab_request, principal, key))
                     return redirect(url_for("habilitations.section", request_id=hab_request.id, key=key))
-                for field_key, message in catalogue_errors.items():
-                    form[field_key].errors = [*form[field_key].errors, message]
+                if refused:
+                    form.form_errors.append(
+                        "Votre saisie est enregistrée, mais des fichiers ont été refusés : voyez les messages "
+                        "sous les champs concernés."
+                    )
+                for field_key, messages in errors.items():
+                    form[field_key].errors = [*form[field_key].errors, *messages]
                 form.version.data = str(hab_request.version)
                 status = 422
         else:
@@ -271,6 +360,10 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
         row=row,
         form=form,
         is_editable=services.can_edit_section(hab_request, definition, principal),
+        steps=services.steps_for(hab_request, principal),
+        principal_plays_collectivite=services.actor_on(hab_request, principal) is Actor.COLLECTIVITE,
+        documents=document_queries.documents_by_id(db.session, hab_request.id),
+        scopes_page=scopes_page(hab_request, form) if key == "donnees" else None,
     ), status
 
 
@@ -321,7 +414,7 @@ def summary(request_id: int) -> str:
 def parties(request_id: int) -> Response | tuple[str, int]:
     principal = current_principal()
     hab_request = queries.get_visible_request(db.session, principal, request_id)
-    if principal.actor is not Actor.COLLECTIVITE:
+    if services.actor_on(hab_request, principal) is not Actor.COLLECTIVITE:
         abort(403)
     if request.method == "GET":
         current = {
@@ -330,11 +423,14 @@ def parties(request_id: int) -> Response | tuple[str, int]:
         }
         if hab_request.editeur:
             current["editeur_siret"] = hab_request.editeur.siret
+        if hab_request.software_product:
+            current["product_name"] = hab_request.software_product.name
+            current["product_version"] = hab_request.software_product.version
         if hosting_of(hab_request) is Hosting.THIRD_PARTY:
             current["hebergeur_siret"] = hab_request.hebergeur.siret  # type: ignore[union-attr]
-        form = PartiesForm(formdata=None, data=current)
+        form = PartiesForm(formdata=None, data=current, names_product=not hab_request.is_direct_production)
         return render_template("habilitations/parties.html", hab_request=hab_request, form=form), 200
-    form = PartiesForm()
+    form = PartiesForm(names_product=not hab_request.is_direct_production)
     if form.validate_on_submit():
         hosting = Hosting(form.hosting.data)
         try:
@@ -351,6 +447,8 @@ def parties(request_id: int) -> Response | tuple[str, int]:
                 )
                 if hosting is Hosting.THIRD_PARTY
                 else None,
+                product_name=form.product_name.data or "",
+                product_version=form.product_version.data or "",
                 expected_version=form.expected_version,
             )
         except PartyError as error:

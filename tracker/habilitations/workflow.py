@@ -156,10 +156,21 @@ class RequestFacts:
     organization_is_active: bool = True
     submission_blockers: tuple[str, ...] = ()
     has_changes_since_habilitation: bool = True
+    # « Avec éditeur »: a production request built on the éditeur's sandbox habilitation for its software
+    # product instead of a sandbox stage of its own.
+    is_direct_production: bool = False
+    has_active_editeur_sandbox_habilitation: bool = False
 
     @property
     def has_active_habilitation(self) -> bool:
         return self.has_active_sandbox_habilitation or self.has_active_production_habilitation
+
+    @property
+    def has_usable_sandbox_habilitation(self) -> bool:
+        """The sandbox habilitation production stands on: the request's own, or the éditeur's."""
+        if self.is_direct_production:
+            return self.has_active_editeur_sandbox_habilitation
+        return self.has_active_sandbox_habilitation
 
     @property
     def has_active_habilitation_of_stage(self) -> bool:
@@ -261,6 +272,12 @@ FIRST_PRODUCTION_ATTEMPT = Condition(
     "production, sans habilitation de production",
     lambda f: f.stage is Stage.PRODUCTION and not f.has_had_production_habilitation,
 )
+FIRST_PRODUCTION_AFTER_OWN_SANDBOX = Condition(
+    "production après le bac à sable de la demande, sans habilitation de production",
+    lambda f: FIRST_PRODUCTION_ATTEMPT.holds(f) and not f.is_direct_production,
+)
+DIRECT_PRODUCTION = Condition("avec éditeur : production directe", lambda f: f.is_direct_production)
+OWN_SANDBOX = Condition("bac à sable", lambda f: not f.is_direct_production)
 
 
 def _submission_problems(facts: RequestFacts) -> tuple[str, ...]:
@@ -287,8 +304,16 @@ ACTIVE_HABILITATION_OF_STAGE = Guard(
     lambda f: () if f.has_active_habilitation_of_stage else ("Aucune habilitation active à mettre à jour.",),
 )
 ACTIVE_SANDBOX_HABILITATION = Guard(
-    "habilitation bac à sable active",
-    lambda f: () if f.has_active_sandbox_habilitation else ("L'habilitation bac à sable n'est pas active.",),
+    "habilitation bac à sable active (avec éditeur : celle de l'éditeur pour le logiciel)",
+    lambda f: () if f.has_usable_sandbox_habilitation else ("L'habilitation bac à sable n'est pas active.",),
+)
+EDITEUR_SANDBOX_FOR_DIRECT_PRODUCTION = Guard(
+    "avec éditeur : habilitation bac à sable du logiciel active",
+    lambda f: (
+        ("L'habilitation bac à sable de l'éditeur pour ce logiciel n'est pas active.",)
+        if f.is_direct_production and not f.has_active_editeur_sandbox_habilitation
+        else ()
+    ),
 )
 
 COLLECTIVITE = frozenset({Actor.COLLECTIVITE})
@@ -303,8 +328,13 @@ RULES: dict[Event, EventRule] = {
             Event.CREATE,
             "Créer la demande",
             COLLECTIVITE,
-            (Branch(frozenset({None}), State.DRAFT, is_reopening=False),),
-            guards=(ORGANIZATION_ACTIVE,),
+            (
+                Branch(frozenset({None}), State.DRAFT, when=OWN_SANDBOX, is_reopening=False),
+                Branch(
+                    frozenset({None}), State.DRAFT, when=DIRECT_PRODUCTION, stage=Stage.PRODUCTION, is_reopening=False
+                ),
+            ),
+            guards=(ORGANIZATION_ACTIVE, EDITEUR_SANDBOX_FOR_DIRECT_PRODUCTION),
         ),
         EventRule(
             Event.SUBMIT,
@@ -419,7 +449,7 @@ RULES: dict[Event, EventRule] = {
                 Branch(
                     EDITABLE | {State.SUBMITTED},
                     State.VALIDATED,
-                    when=FIRST_PRODUCTION_ATTEMPT,
+                    when=FIRST_PRODUCTION_AFTER_OWN_SANDBOX,
                     stage=Stage.SANDBOX,
                     effects=frozenset({Effect.STOP_DEADLINE, Effect.RESET_CGU}),
                 ),

@@ -1,0 +1,1 @@
+"""Documents: uploads validated by content, storage, downloads."""

@@ -1,0 +1,1 @@
+"""Software products declared by éditeurs: what a collectivité chooses « avec éditeur »."""
