@@ -16,6 +16,7 @@ from tracker.db import Base
 from tracker.demo import ACCOUNTS, seed, seed_demo
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.workflow import Stage, State
+from tracker.products.queries import products_ready_for_production
 
 PASSWORD = "Un mot de passe de démonstration assez long"
 
@@ -72,7 +73,12 @@ def test_seed_builds_requests_in_at_least_five_states(seeded: Session) -> None:
         seeded.scalars(select(Organization).where(Organization.kind == kind)).one()
         for kind in (OrganizationKind.EDITEUR, OrganizationKind.HEBERGEUR)
     )
-    assert all(r.editeur_id == editeur.id and r.hebergeur_id == hebergeur.id for r in requests)
+    collectivite_requests = [r for r in requests if r.organization_id != editeur.id]
+    assert all(r.editeur_id == editeur.id and r.hebergeur_id == hebergeur.id for r in collectivite_requests)
+    # The éditeur's own sandbox habilitation for its software opens the « avec éditeur » path.
+    [own] = [r for r in requests if r.organization_id == editeur.id]
+    assert own.software_product is not None and own.state is State.VALIDATED
+    assert products_ready_for_production(seeded)[0][0] == own.software_product
 
 
 def test_a_second_seed_returns_false_and_adds_nothing(seeded: Session) -> None:

@@ -27,7 +27,8 @@ from tracker.documents.services import Upload, receive_upload
 from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
-from tracker.habilitations.workflow import Event
+from tracker.habilitations.workflow import Event, Stage
+from tracker.products.services import find_or_declare
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,6 @@ EXTRA_SCOPES = {
     "place_creche": {"dgfip_pac": "Le barème de la crèche distingue les enfants en résidence alternée."},
 }
 HOSTING = {
-    "hebergeur_raison_sociale": "Hébergeur Exemple SAS",
     "localisation_donnees": "france",
     "certifications": ["hds", "iso27001"],
     "sous_traitants": "Aucun",
@@ -197,7 +197,11 @@ def _scopes(use_case: str) -> dict[str, object]:
 
 def _hosting(session: Session, request: HabilitationRequest, hebergeur: Principal) -> dict[str, object]:
     today = utcnow().date()
-    data: dict[str, object] = {**HOSTING, "hebergeur_siret": hebergeur.organization.siret}
+    data: dict[str, object] = {
+        **HOSTING,
+        "hebergeur_raison_sociale": hebergeur.organization.name,
+        "hebergeur_siret": hebergeur.organization.siret,
+    }
     for certification in HOSTING["certifications"]:  # type: ignore[union-attr]
         data[f"{certification}_date_delivrance"] = (today - timedelta(days=400)).isoformat()
         data[f"{certification}_date_expiration"] = (today + timedelta(days=700)).isoformat()
@@ -246,6 +250,52 @@ def _principal(session: Session, email: str) -> Principal:
     return Principal(user, user.memberships[0])
 
 
+def _fill_sandbox(
+    session: Session,
+    request: HabilitationRequest,
+    use_case: str,
+    description: str,
+    *,
+    applicant: Principal,
+    editeur: Principal,
+    hebergeur: Principal,
+) -> None:
+    """Fill and attest every sandbox section, each by its party, and accept the CGU."""
+    prefilled_basis = request.section(Stage.SANDBOX, "cadre_juridique").data["cadre_juridique_nature"]
+    sandbox_sections = (
+        (
+            applicant,
+            "projet",
+            {
+                **request.section(Stage.SANDBOX, "projet").data,
+                "description": description,
+                "volumetrie_approximative": 1200,
+            },
+        ),
+        (
+            applicant,
+            "cadre_juridique",
+            {
+                "cadre_juridique_nature": prefilled_basis.split("délibération du conseil")[0] + DELIBERATION,
+                **LEGAL_BASIS,
+            },
+        ),
+        (applicant, "donnees", _scopes(use_case)),
+        (
+            applicant,
+            "donnees_personnelles",
+            {**request.section(Stage.SANDBOX, "donnees_personnelles").data, **PERSONAL_DATA},
+        ),
+        (applicant, "contacts", CONTACTS),
+        (editeur, "modalites", MODALITIES),
+        (hebergeur, "hebergement", _hosting(session, request, hebergeur)),
+    )
+    for owner, key, data in sandbox_sections:
+        services.save_section(session, request, key, data, principal=owner, expected_version=None)
+        services.attest_section(session, request, key, principal=owner, expected_version=None)
+    services.accept_cgu(session, request, principal=applicant, expected_version=None)
+
+
 def _build_request(
     session: Session,
     parties: dict[str, Organization],
@@ -255,6 +305,7 @@ def _build_request(
 ) -> HabilitationRequest:
     dpo = _principal(session, "dpo@mairie-exemple.fr")
     instructeur = _principal(session, "instructeur@dgfip.exemple.fr")
+    editeur = _principal(session, "editeur@logiciel-exemple.fr")
     request = services.create_request(session, principal=dpo, use_case=use_case)
     designate_parties(
         session,
@@ -263,39 +314,19 @@ def _build_request(
         editeur=PartyContact(parties["editeur"].siret),
         hosting=Hosting.THIRD_PARTY,
         hebergeur=PartyContact(parties["hebergeur"].siret),
+        product_name=MODALITIES["logiciel_nom"],  # type: ignore[arg-type]
+        product_version=MODALITIES["logiciel_version"],  # type: ignore[arg-type]
         expected_version=None,
     )
-    editeur = _principal(session, "editeur@logiciel-exemple.fr")
-    hebergeur = _principal(session, "hebergeur@hebergeur-exemple.fr")
-    prefilled_basis = request.section(request.stage, "cadre_juridique").data["cadre_juridique_nature"]
-    sandbox_sections = (
-        (
-            dpo,
-            "projet",
-            {
-                **request.section(request.stage, "projet").data,
-                "description": description,
-                "volumetrie_approximative": 1200,
-            },
-        ),
-        (
-            dpo,
-            "cadre_juridique",
-            {
-                "cadre_juridique_nature": prefilled_basis.split("délibération du conseil")[0] + DELIBERATION,
-                **LEGAL_BASIS,
-            },
-        ),
-        (dpo, "donnees", _scopes(use_case)),
-        (dpo, "donnees_personnelles", {**request.section(request.stage, "donnees_personnelles").data, **PERSONAL_DATA}),
-        (dpo, "contacts", CONTACTS),
-        (editeur, "modalites", MODALITIES),
-        (hebergeur, "hebergement", _hosting(session, request, hebergeur)),
+    _fill_sandbox(
+        session,
+        request,
+        use_case,
+        description,
+        applicant=dpo,
+        editeur=editeur,
+        hebergeur=_principal(session, "hebergeur@hebergeur-exemple.fr"),
     )
-    for owner, key, data in sandbox_sections:
-        services.save_section(session, request, key, data, principal=owner, expected_version=None)
-        services.attest_section(session, request, key, principal=owner, expected_version=None)
-    services.accept_cgu(session, request, principal=dpo, expected_version=None)
     for event in events:
         if event == PREPARE_PRODUCTION:
             for owner, key, data in _production_sections(session, request, dpo, editeur):
@@ -313,6 +344,33 @@ def _build_request(
             reason=REASONS.get(event),
             sections=["projet"] if event is Event.REQUEST_CHANGES else (),
         )
+    return request
+
+
+def _build_editeur_sandbox(session: Session) -> HabilitationRequest:
+    """The éditeur's own sandbox habilitation for its software: what opens the « avec éditeur » path
+    to other collectivités."""
+    editeur = _principal(session, "editeur@logiciel-exemple.fr")
+    instructeur = _principal(session, "instructeur@dgfip.exemple.fr")
+    product = find_or_declare(
+        session,
+        editeur.organization,
+        MODALITIES["logiciel_nom"],  # type: ignore[arg-type]
+        MODALITIES["logiciel_version"],  # type: ignore[arg-type]
+        declared_by=editeur,
+    )
+    request = services.create_request(session, principal=editeur, use_case="cantine_scolaire", product=product)
+    _fill_sandbox(
+        session,
+        request,
+        "cantine_scolaire",
+        "Recette du module « Familles » avec le bac à sable de l'API, pour les communes clientes.",
+        applicant=editeur,
+        editeur=editeur,
+        hebergeur=editeur,
+    )
+    services.apply_event(session, request, Event.SUBMIT, principal=editeur)
+    services.apply_event(session, request, Event.APPROVE, principal=instructeur)
     return request
 
 
@@ -339,6 +397,7 @@ def seed(session: Session, password: str) -> bool:
         )
     for use_case, description, events in DEMO_REQUESTS:
         _build_request(session, parties, use_case, description, events)
+    _build_editeur_sandbox(session)
     return True
 
 

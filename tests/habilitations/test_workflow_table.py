@@ -465,3 +465,33 @@ RequestLifecycle.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRequestLifecycle = RequestLifecycle.TestCase
+
+
+# --- « avec éditeur » ----------------------------------------------------------------------------------
+
+DIRECT = RequestFacts(state=None, is_direct_production=True, has_active_editeur_sandbox_habilitation=True)
+
+
+def test_a_direct_production_request_is_created_in_the_production_stage() -> None:
+    outcome = decide(Event.CREATE, DIRECT, Actor.COLLECTIVITE)
+    assert (outcome.target, outcome.stage, outcome.is_reopening) == (State.DRAFT, Stage.PRODUCTION, False)
+    assert decide(Event.CREATE, RequestFacts(state=None), Actor.COLLECTIVITE).stage is Stage.SANDBOX
+
+
+def test_a_direct_production_request_needs_the_editeur_sandbox_to_be_active() -> None:
+    with pytest.raises(GuardFailed) as refused:
+        decide(Event.CREATE, replace(DIRECT, has_active_editeur_sandbox_habilitation=False), Actor.COLLECTIVITE)
+    assert refused.value.problems == ("L'habilitation bac à sable de l'éditeur pour ce logiciel n'est pas active.",)
+
+
+def test_a_direct_production_request_has_no_sandbox_stage_to_go_back_to() -> None:
+    drafted = replace(DIRECT, state=State.DRAFT, stage=Stage.PRODUCTION)
+    assert Event.CANCEL_PRODUCTION not in available_events(drafted, Actor.COLLECTIVITE)
+    assert Event.ARCHIVE in available_events(drafted, Actor.COLLECTIVITE)
+    # Refused at its first attempt, it may start again while the éditeur's sandbox stays active.
+    refused = replace(drafted, state=State.REFUSED)
+    assert decide(Event.START_PRODUCTION, refused, Actor.COLLECTIVITE).target is State.DRAFT
+    with pytest.raises(GuardFailed):
+        decide(
+            Event.START_PRODUCTION, replace(refused, has_active_editeur_sandbox_habilitation=False), Actor.COLLECTIVITE
+        )

@@ -223,3 +223,18 @@ def test_production_avec_editeur_records_the_product_and_its_sandbox_habilitatio
     assert (production.stage, production.state) == (Stage.PRODUCTION, HabilitationState.ACTIVE)
     assert sandbox_habilitation.state is HabilitationState.ACTIVE, "the éditeur's habilitation is its own"
     assert "sandbox/projet" in production.snapshot["sections"]
+
+
+def test_the_editeur_sandbox_never_moves_to_production_itself(
+    session: Session, editeur_user: User, instructeur: Principal
+) -> None:
+    editeur = principal_for(editeur_user)
+    product = SoftwareProduct(editeur_id=editeur.organization.id, name="Cantine+", version="4.2")
+    session.add(product)
+    request = _sandbox_for(session, editeur, product, instructeur)
+    assert request.is_editeur_sandbox
+    facts = services.facts_for(request)
+    assert Event.START_PRODUCTION not in available_events(facts, Actor.COLLECTIVITE)
+    with pytest.raises(services.WorkflowError):
+        services.apply_event(session, request, Event.START_PRODUCTION, principal=editeur)
+    assert Event.REOPEN in available_events(facts, Actor.COLLECTIVITE), "it may still update its habilitation"

@@ -438,7 +438,7 @@ DONNEES = SectionDefinition(
             "Tableur de l'expression de besoin spécifique",
             FieldKind.DOCUMENTS,
             accepts=("ods", "xlsx", "xls", "csv"),
-            help_text="Formats acceptés : ods, xlsx, xls, csv.",
+            help_text="Les données dont vous avez besoin, une par ligne, avec la raison de chacune.",
         ),
     ),
     checks=(_scopes_follow_rules,),

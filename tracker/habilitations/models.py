@@ -103,6 +103,11 @@ class HabilitationRequest(Base):
     def is_direct_production(self) -> bool:
         return self.editeur_sandbox_habilitation_id is not None
 
+    @property
+    def is_editeur_sandbox(self) -> bool:
+        """The éditeur applies for its own software product."""
+        return self.software_product_id is not None and self.organization_id == self.editeur_id
+
     def section(self, stage: Stage, key: str) -> RequestSection | None:
         return next((s for s in self.sections if s.stage is stage and s.key == key), None)
 

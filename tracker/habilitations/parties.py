@@ -20,6 +20,7 @@ from tracker.habilitations.services import (
     InvalidInput,
     audit_request,
     flush_checking_version,
+    prefill_section,
     require_collectivite_while_editable,
 )
 from tracker.products.services import ProductError, find_or_declare
@@ -171,6 +172,15 @@ def designate_parties(
         except ProductError as error:
             raise PartyError(error.message, party="product", field=error.field) from error
     request.editeur = chosen_editeur
+    if request.software_product is not None:
+        product = request.software_product
+        prefill_section(
+            session,
+            request,
+            "modalites",
+            {"logiciel_nom": product.name, "logiciel_version": product.version},
+            principal,
+        )
     if hosting is Hosting.SAME_AS_EDITEUR:
         request.hebergeur = request.editeur
     elif hosting is Hosting.COLLECTIVITE:

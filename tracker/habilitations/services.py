@@ -140,6 +140,7 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
         has_had_production_habilitation=any(h.stage is Stage.PRODUCTION for h in request.habilitations),
         organization_is_active=request.organization.is_active,
         is_direct_production=request.is_direct_production,
+        is_editeur_sandbox=request.is_editeur_sandbox,
         has_active_editeur_sandbox_habilitation=request.is_direct_production
         and request.editeur_sandbox_habilitation is not None
         and request.editeur_sandbox_habilitation.state is HabilitationState.ACTIVE,
@@ -607,6 +608,21 @@ def _write_section(
         request.use_case = data.get("use_case")
     request.last_event_at = utcnow()
     return section
+
+
+def prefill_section(
+    session: Session, request: HabilitationRequest, key: str, values: dict[str, Any], principal: Principal
+) -> None:
+    """Fill the fields of a section that are still empty (what another party already knows), keeping
+    whatever its owner wrote."""
+    definition = api_definition(request).section(key)
+    if definition.stage not in form_stages(request):
+        return  # a section of a past stage stays as approved
+    section = request.section(definition.stage, key)
+    current = section.data if section else {}
+    missing = {k: v for k, v in values.items() if v and not current.get(k)}
+    if missing:
+        _write_section(session, request, definition, {**current, **missing}, principal)
 
 
 def save_section(

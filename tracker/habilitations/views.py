@@ -328,7 +328,7 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
             else:
                 db.session.commit()
                 wants_next = request.form.get("action") == "next"
-                errors = {field_key: [message] for field_key, message in refused.items()}
+                errors = {field_key: list(messages) for field_key, messages in refused.items()}
                 if wants_next:
                     for field_key, message in services.section_errors(hab_request, definition).items():
                         errors.setdefault(field_key, []).append(message)

@@ -160,6 +160,9 @@ class RequestFacts:
     # product instead of a sandbox stage of its own.
     is_direct_production: bool = False
     has_active_editeur_sandbox_habilitation: bool = False
+    # An éditeur's sandbox request for its own software: it opens « avec éditeur » to collectivités and
+    # never goes to production itself (an éditeur processes no citizen's data on its own account).
+    is_editeur_sandbox: bool = False
 
     @property
     def has_active_habilitation(self) -> bool:
@@ -267,7 +270,9 @@ class ReasonRequired(WorkflowError):
 
 REOPENING = Condition("mise à jour en cours", lambda f: f.is_reopening)
 NOT_REOPENING = Condition("hors mise à jour", lambda f: not f.is_reopening)
-SANDBOX_STAGE = Condition("bac à sable", lambda f: f.stage is Stage.SANDBOX)
+SANDBOX_STAGE_OF_A_COLLECTIVITE = Condition(
+    "bac à sable d'une collectivité", lambda f: f.stage is Stage.SANDBOX and not f.is_editeur_sandbox
+)
 FIRST_PRODUCTION_ATTEMPT = Condition(
     "production, sans habilitation de production",
     lambda f: f.stage is Stage.PRODUCTION and not f.has_had_production_habilitation,
@@ -428,7 +433,7 @@ RULES: dict[Event, EventRule] = {
                 Branch(
                     frozenset({State.VALIDATED}),
                     State.DRAFT,
-                    when=SANDBOX_STAGE,
+                    when=SANDBOX_STAGE_OF_A_COLLECTIVITE,
                     stage=Stage.PRODUCTION,
                     effects=frozenset({Effect.RESET_CGU}),
                 ),
