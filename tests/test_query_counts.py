@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from factories import login, make_organization, make_user, principal_for
 from flask.testing import FlaskClient
-from habilitations.builders import fill_every_section
+from habilitations.builders import fill_every_section, sign_ready_attestations
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -45,7 +45,7 @@ def _request_with_history(session: Session, dpo, vendor, instructeur, rounds: in
         expected_version=None,
     )
     for round_number in range(rounds):
-        services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+        sign_ready_attestations(session, request, [dpo])
         services.accept_cgu(session, request, principal=dpo, expected_version=None)
         services.apply_event(session, request, Event.SUBMIT, principal=dpo)
         services.apply_event(
@@ -56,7 +56,7 @@ def _request_with_history(session: Session, dpo, vendor, instructeur, rounds: in
             reason=f"Tour {round_number}",
             sections=["projet"],
         )
-    services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+    sign_ready_attestations(session, request, [dpo])
     session.commit()
     return request
 
@@ -79,6 +79,6 @@ def test_request_page_statement_count_does_not_grow_with_the_timeline(
     long = _request_with_history(session, dpo, vendor, instructeur, rounds=10)
     login(client, session, dpo.user)
     # auth session with user and membership, request with its parties, sections, habilitations,
-    # timeline, attesters' names: six statements, however long the timeline.
-    assert _statements_for_detail(client, connection, short.id) == 6
-    assert _statements_for_detail(client, connection, long.id) == 6
+    # attestations, timeline, attesters' names: seven statements, however long the timeline.
+    assert _statements_for_detail(client, connection, short.id) == 7
+    assert _statements_for_detail(client, connection, long.id) == 7

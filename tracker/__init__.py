@@ -41,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_web(app)
 
     from tracker.accounts.views import blueprint as accounts_blueprint
+    from tracker.attestations.views import blueprint as attestations_blueprint
     from tracker.documents.views import blueprint as documents_blueprint
     from tracker.habilitations.views import blueprint as habilitations_blueprint
     from tracker.main.views import blueprint as main_blueprint
@@ -50,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(habilitations_blueprint)
     app.register_blueprint(documents_blueprint)
+    app.register_blueprint(attestations_blueprint)
     app.register_blueprint(products_blueprint)
 
     from tracker.templating import register_templating

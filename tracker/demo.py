@@ -245,6 +245,23 @@ def _production_sections(
     ]
 
 
+def _sign(session: Session, request: HabilitationRequest, signers: list[Principal]) -> None:
+    """Each party signs the attestations of the current form it owns, as its member would on the page."""
+    for attestation in services.api_definition(request).attestations:
+        signer = next((p for p in signers if services.can_sign(request, attestation, p)), None)
+        if signer is not None:
+            services.sign_attestation(
+                session,
+                request,
+                attestation.key,
+                principal=signer,
+                signer_name=signer.user.full_name,
+                signer_function=signer.user.job_title or "",
+                statement_version=attestation.statement.version,
+                expected_version=None,
+            )
+
+
 def _principal(session: Session, email: str) -> Principal:
     user = session.execute(select(User).where(User.email == email)).scalar_one()
     return Principal(user, user.memberships[0])
@@ -292,7 +309,7 @@ def _fill_sandbox(
     )
     for owner, key, data in sandbox_sections:
         services.save_section(session, request, key, data, principal=owner, expected_version=None)
-        services.attest_section(session, request, key, principal=owner, expected_version=None)
+    _sign(session, request, [applicant, editeur, hebergeur])
     services.accept_cgu(session, request, principal=applicant, expected_version=None)
 
 
@@ -331,7 +348,7 @@ def _build_request(
         if event == PREPARE_PRODUCTION:
             for owner, key, data in _production_sections(session, request, dpo, editeur):
                 services.save_section(session, request, key, data, principal=owner, expected_version=None)
-                services.attest_section(session, request, key, principal=owner, expected_version=None)
+            _sign(session, request, [dpo, editeur])
             services.accept_cgu(session, request, principal=dpo, expected_version=None)
             continue
         assert isinstance(event, Event)

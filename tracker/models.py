@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the tests see the whole metadata."""
 
 from tracker.accounts.models import AuthSession, Invitation, Membership, Organization, User
+from tracker.attestations.models import Attestation
 from tracker.audit.models import AuditChainHead, AuditEntry
 from tracker.db import Base
 from tracker.documents.models import Document
@@ -9,6 +10,7 @@ from tracker.notify.models import OutboxMessage
 from tracker.products.models import SoftwareProduct
 
 __all__ = [
+    "Attestation",
     "AuditChainHead",
     "AuditEntry",
     "AuthSession",

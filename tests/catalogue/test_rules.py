@@ -89,8 +89,8 @@ def test_submission_blockers_list_every_missing_item_in_french() -> None:
         cgu_accepted=False,
     )
     assert blockers == (
-        "La section « Mon projet » n'est pas attestée.",
         "La section « Les personnes impliquées » n'est pas complète.",
+        "L'attestation « Attestation du projet et de son cadre juridique » n'est pas signée.",
         "Les conditions générales d'utilisation n'ont pas été acceptées.",
     )
     assert submission_blockers(IMPOT_PARTICULIER, Stage.SANDBOX, {}, cgu_accepted=True) == (

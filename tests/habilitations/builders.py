@@ -164,8 +164,9 @@ def fill_every_section(
     *,
     except_keys: tuple[str, ...] = (),
 ) -> None:
-    """Complete and attest every open section of the current stage, each by its party's principal
-    (for tests that write their own content in some sections and need the others done)."""
+    """Complete every open section of the current stage, each by its party's principal, then sign every
+    attestation whose sections are all complete (for tests that write their own content in some sections
+    and need the others done)."""
     for definition in sections_of_current_stage(request):
         if definition.key in except_keys or not services.section_is_editable(request, definition):
             continue
@@ -174,7 +175,28 @@ def fill_every_section(
         services.save_section(
             session, request, definition.key, complete_data(definition), principal=principal, expected_version=None
         )
-        services.attest_section(session, request, definition.key, principal=principal, expected_version=None)
+    sign_ready_attestations(session, request, list(owners.values()))
+
+
+def sign_ready_attestations(session: Session, request: HabilitationRequest, principals: list[Principal]) -> None:
+    """Each party signs every attestation it owns whose sections are all complete and not yet attested."""
+    for attestation in services.api_definition(request).attestations:
+        rows = [request.section(attestation.stage, key) for key in attestation.sections]
+        if any(row is None or row.status is not SectionStatus.COMPLETE for row in rows):
+            continue
+        signer = next((p for p in principals if services.can_sign(request, attestation, p)), None)
+        if signer is None:
+            continue
+        services.sign_attestation(
+            session,
+            request,
+            attestation.key,
+            principal=signer,
+            signer_name=signer.user.full_name,
+            signer_function="Fonction de test",
+            statement_version=attestation.statement.version,
+            expected_version=None,
+        )
 
 
 def sections_of_current_stage(request: HabilitationRequest) -> tuple[SectionDefinition, ...]:
@@ -211,7 +233,7 @@ def fill_and_attest(
     )
     section = request.section(definition.stage, definition.key)
     assert section is not None and section.status is SectionStatus.COMPLETE, (definition.key, section)
-    services.attest_section(session, request, definition.key, principal=principal, expected_version=None)
+    sign_ready_attestations(session, request, [principal])
 
 
 def make_submittable(session: Session, request: HabilitationRequest, cast: Cast) -> None:
@@ -220,8 +242,9 @@ def make_submittable(session: Session, request: HabilitationRequest, cast: Cast)
         if not services.section_is_editable(request, definition):
             continue
         section = request.section(definition.stage, definition.key)
-        if section is None or section.status is not SectionStatus.ATTESTED:
+        if section is None or section.status in (SectionStatus.EMPTY, SectionStatus.IN_PROGRESS):
             fill_and_attest(session, request, cast, definition)
+    sign_ready_attestations(session, request, [cast.principal(actor) for actor in PARTIES])
     if request.cgu_accepted_at is None:
         services.accept_cgu(session, request, principal=cast.principal(Actor.COLLECTIVITE), expected_version=None)
     assert not services.facts_for(request).submission_blockers, services.facts_for(request)
@@ -238,7 +261,14 @@ def address_requested_changes(session: Session, request: HabilitationRequest, ca
     for definition in sections_of_current_stage(request):
         section = request.section(definition.stage, definition.key)
         if section is not None and section.is_change_requested:
-            fill_and_attest(session, request, cast, definition, variant="(corrigé)")
+            services.save_section(
+                session,
+                request,
+                definition.key,
+                complete_data(definition, variant="(corrigé)"),
+                principal=cast.owner_of(definition),
+                expected_version=None,
+            )
     make_submittable(session, request, cast)
 
 
@@ -262,6 +292,7 @@ def take(
 # --- situations -------------------------------------------------------------------------------------
 
 C, INS = Actor.COLLECTIVITE, Actor.INSTRUCTEUR
+PARTIES = (Actor.COLLECTIVITE, Actor.EDITEUR, Actor.HEBERGEUR)
 
 
 def build(session: Session, cast: Cast, situation: Situation) -> HabilitationRequest:

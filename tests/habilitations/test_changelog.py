@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from habilitations.builders import fill_every_section
+from habilitations.builders import fill_every_section, sign_ready_attestations
 from tracker.accounts.models import OrganizationKind
 from tracker.audit.models import AuditEntry
 from tracker.catalogue import IMPOT_PARTICULIER
@@ -68,7 +68,7 @@ def test_resubmission_and_update_changelogs_reach_the_timeline(client: FlaskClie
 
     def fill_and_submit(data: dict) -> None:
         services.save_section(session, request, "projet", data, principal=dpo, expected_version=None)
-        services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+        sign_ready_attestations(session, request, [dpo])
         services.accept_cgu(session, request, principal=dpo, expected_version=None)
         services.apply_event(session, request, Event.SUBMIT, principal=dpo)
 

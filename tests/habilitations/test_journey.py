@@ -166,13 +166,22 @@ def fill(
     return response.headers["Location"]
 
 
-def attest(client: FlaskClient, request_id: int, key: str) -> None:
-    """Click « Attester » on the request page (offered only for a complete section one may edit)."""
-    page = text(client.get(f"/demandes/{request_id}"))
-    action = f"/demandes/{request_id}/sections/{key}/attestation"
-    assert f'action="{action}"' in page, f"no « Attester » button for {key}"
-    response = client.post(action, data={"version": hidden(page, "version")})
-    assert response.status_code == 302, f"{key}: {response.status_code} {errors_of(response)}"
+def sign(client: FlaskClient, request_id: int, kind: str) -> None:
+    """Open the attestation from the request page, read the statement, sign with name and function."""
+    assert f"/demandes/{request_id}/attestations/{kind}" in text(client.get(f"/demandes/{request_id}"))
+    page = text(client.get(f"/demandes/{request_id}/attestations/{kind}"))
+    assert "Signer l'attestation" in page, f"{kind}: not signable"
+    response = client.post(
+        f"/demandes/{request_id}/attestations/{kind}",
+        data={
+            "version": hidden(page, "version"),
+            "statement_version": hidden(page, "statement_version"),
+            "signer_name": "Signataire du parcours",
+            "signer_function": "Fonction du signataire",
+            "confirm": "y",
+        },
+    )
+    assert response.status_code == 302, f"{kind}: {response.status_code} {errors_of(response)}"
 
 
 def accept_cgu(client: FlaskClient, request_id: int) -> None:
@@ -323,8 +332,8 @@ def test_a_cantine_request_from_creation_to_an_updated_production_habilitation(
     assert fill(client, rid, "donnees", DONNEES) == section_url(rid, "donnees_personnelles")
     assert fill(client, rid, "donnees_personnelles", DONNEES_PERSONNELLES) == section_url(rid, "contacts")
     assert fill(client, rid, "contacts", CONTACTS) == detail_url(rid)
-    for key in ("projet", "cadre_juridique", "donnees", "donnees_personnelles", "contacts"):
-        attest(client, rid, key)
+    for kind in ("cadre_juridique", "rgpd"):
+        sign(client, rid, kind)
     request = reload(session, rid)
     [deliberation] = request.section(Stage.SANDBOX, "cadre_juridique").data["cadre_juridique_documents"]  # type: ignore[union-attr]
     assert deliberation["name"] == "deliberation-2025-047.pdf"
@@ -333,12 +342,12 @@ def test_a_cantine_request_from_creation_to_an_updated_production_habilitation(
     # The éditeur: its access modalities; the hébergeur: its hosting, with its ISO 27001 certificate.
     login(client, session, editeur)
     assert fill(client, rid, "modalites", MODALITES) == detail_url(rid)
-    attest(client, rid, "modalites")
+    sign(client, rid, "modalites")
     login(client, session, hebergeur)
     assert fill(
         client, rid, "hebergement", HEBERGEMENT, {"iso27001_certificat": pdf("certificat-iso27001.pdf")}
     ) == detail_url(rid)
-    attest(client, rid, "hebergement")
+    sign(client, rid, "hebergement")
     assert statuses(session, rid) == dict.fromkeys(SANDBOX_KEYS, SectionStatus.ATTESTED)
 
     # 4. The commune accepts the sandbox CGU and submits.
@@ -381,7 +390,7 @@ def test_a_cantine_request_from_creation_to_an_updated_production_habilitation(
 
     # 6. The éditeur fixes the version and attests again; the commune resubmits; the instructeur approves.
     assert fill(client, rid, "modalites", {**MODALITES, "logiciel_version": "4.2.1"}) == detail_url(rid)
-    attest(client, rid, "modalites")
+    sign(client, rid, "modalites")
     login(client, session, dpo)
     took(client, rid, Event.SUBMIT)
     login(client, session, instructeur)
@@ -406,14 +415,13 @@ def test_a_cantine_request_from_creation_to_an_updated_production_habilitation(
     assert fill(client, rid, "recette_fonctionnelle", RECETTE, {"recette_rapport": pdf("pv-recette.pdf")}) == (
         detail_url(rid)
     )
-    attest(client, rid, "recette_fonctionnelle")
+    sign(client, rid, "recette")
     login(client, session, dpo)
     assert fill(
         client, rid, "homologation", HOMOLOGATION, {"homologation_decision": pdf("decision-homologation.pdf")}
     ) == section_url(rid, "volumetrie")
     assert fill(client, rid, "volumetrie", VOLUMETRIE) == detail_url(rid)
-    attest(client, rid, "homologation")
-    attest(client, rid, "volumetrie")
+    sign(client, rid, "homologation")
     accept_cgu(client, rid)
     took(client, rid, Event.SUBMIT)
     login(client, session, instructeur)
@@ -439,7 +447,7 @@ def test_a_cantine_request_from_creation_to_an_updated_production_habilitation(
         "volumetrie_justification": "Ouverture du service aux accueils périscolaires : 9 000 familles à la rentrée.",
     }
     assert fill(client, rid, "volumetrie", raised) == detail_url(rid)
-    attest(client, rid, "volumetrie")
+    sign(client, rid, "homologation")
     if reload(session, rid).cgu_accepted_at is None:  # the production CGU may have to be accepted again
         accept_cgu(client, rid)
     took(client, rid, Event.SUBMIT)

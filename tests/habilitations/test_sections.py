@@ -13,13 +13,11 @@ from typing import Any
 import pytest
 from factories import login
 from flask.testing import FlaskClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from habilitations.builders import Cast, audit_mark, fingerprint, make_cast, new_request
-from tracker.audit.models import AuditEntry
+from habilitations.builders import Cast, fingerprint, make_cast, new_request
 from tracker.catalogue.impot_particulier import PROJET
-from tracker.catalogue.rules import REQUIRED, content_sha256, validate_section
+from tracker.catalogue.rules import REQUIRED, validate_section
 from tracker.habilitations.models import HabilitationRequest, RequestSection
 from tracker.habilitations.workflow import SectionStatus, Stage
 
@@ -132,72 +130,6 @@ def test_next_with_everything_required_completes_the_section(
 def _complete(client: FlaskClient, session: Session, request: HabilitationRequest) -> None:
     response = _post(client, session, request, action="next", intitule="Cantine", description=DESCRIPTION)
     assert response.status_code == 302
-
-
-def test_attest_binds_the_section_to_the_hash_of_its_content(
-    client: FlaskClient, session: Session, cast: Cast, draft: HabilitationRequest
-) -> None:
-    _complete(client, session, draft)
-    version = session.get(HabilitationRequest, draft.id).version
-    mark = audit_mark(session)
-
-    response = client.post(f"/demandes/{draft.id}/sections/projet/attestation", data={"version": str(version)})
-
-    assert response.status_code == 302
-    section = _projet(session, draft.id)
-    assert section.status is SectionStatus.ATTESTED
-    assert section.attested_sha256 == content_sha256(section.data)
-    assert section.attested_sha256 == content_sha256({"description": DESCRIPTION, "intitule": "Cantine"})
-    assert (section.attested_by_id, section.attested_at is not None) == (cast.collectivite.id, True)
-    entry = session.scalars(select(AuditEntry).where(AuditEntry.id > mark)).one()
-    assert (entry.action, entry.details["sha256"]) == ("section.attested", section.attested_sha256)
-
-
-def test_an_incomplete_section_cannot_be_attested(
-    client: FlaskClient, session: Session, draft: HabilitationRequest
-) -> None:
-    before = fingerprint(session, draft.id)
-
-    response = client.post(f"/demandes/{draft.id}/sections/projet/attestation", data={"version": str(draft.version)})
-
-    assert response.status_code == 409
-    assert "doit être complète pour être attestée" in _text(response)
-    assert fingerprint(session, draft.id) == before
-
-
-def test_editing_an_attested_section_drops_the_attestation(
-    client: FlaskClient, session: Session, draft: HabilitationRequest
-) -> None:
-    _complete(client, session, draft)
-    version = session.get(HabilitationRequest, draft.id).version
-    client.post(f"/demandes/{draft.id}/sections/projet/attestation", data={"version": str(version)})
-    assert _projet(session, draft.id).status is SectionStatus.ATTESTED
-    page = client.get(URL.format(id=draft.id))
-    assert "toute modification annulera l'attestation" in _text(page)  # said before editing
-    mark = audit_mark(session)
-
-    response = _post(client, session, draft, action="save", intitule="Cantine", description=f"{DESCRIPTION} Modifié.")
-
-    assert response.status_code == 302
-    section = _projet(session, draft.id)
-    assert (section.status, section.attested_sha256, section.attested_at) == (SectionStatus.COMPLETE, None, None)
-    entry = session.scalars(select(AuditEntry).where(AuditEntry.id > mark)).one()
-    assert (entry.action, entry.details["attestation_dropped"]) == ("section.saved", True)
-
-
-def test_saving_the_same_content_keeps_the_attestation(
-    client: FlaskClient, session: Session, draft: HabilitationRequest
-) -> None:
-    _complete(client, session, draft)
-    version = session.get(HabilitationRequest, draft.id).version
-    client.post(f"/demandes/{draft.id}/sections/projet/attestation", data={"version": str(version)})
-    attested = _projet(session, draft.id).attested_sha256
-
-    response = _post(client, session, draft, action="save", intitule="Cantine", description=DESCRIPTION)
-
-    assert response.status_code == 302
-    section = _projet(session, draft.id)
-    assert (section.status, section.attested_sha256) == (SectionStatus.ATTESTED, attested)
 
 
 @pytest.mark.parametrize(

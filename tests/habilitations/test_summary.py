@@ -8,7 +8,7 @@ from factories import login, make_organization, make_user, principal_for
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from habilitations.builders import fill_every_section
+from habilitations.builders import fill_every_section, sign_ready_attestations
 from tracker.accounts.models import OrganizationKind
 from tracker.habilitations import services
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
@@ -44,7 +44,7 @@ def test_every_party_and_the_dgfip_read_the_same_summary(client: FlaskClient, se
         principal=dpo,
         expected_version=None,
     )
-    services.attest_section(session, request, "projet", principal=dpo, expected_version=None)
+    sign_ready_attestations(session, request, [dpo])
     fill_every_section(
         session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: principal_for(vendor)}, except_keys=("projet",)
     )

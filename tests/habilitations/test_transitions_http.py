@@ -21,7 +21,6 @@ triple in the failure message.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from typing import Any
 
@@ -52,8 +51,7 @@ from habilitations.builders import (
     take,
     where,
 )
-from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
-from tracker.catalogue.definitions import FieldDefinition, FieldKind, SectionDefinition
+from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.habilitations import services
 from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState, TimelineEntry
 from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State
@@ -282,7 +280,7 @@ def test_submit_lists_every_missing_attestation_and_the_cgu(
     assert "Les conditions générales d'utilisation n'ont pas été acceptées." in body
 
 
-def test_submit_names_a_complete_but_unattested_section(
+def test_submit_names_an_attestation_invalidated_by_an_edit(
     collectivite_client: FlaskClient, session: Session, cast: Cast
 ) -> None:
     request = new_request(session, cast)
@@ -301,7 +299,7 @@ def test_submit_names_a_complete_but_unattested_section(
 
     body = _refused_without_change(collectivite_client, session, request, Event.SUBMIT, 409)
 
-    assert "La section « Mon projet » n'est pas attestée." in body
+    assert "L'attestation « Attestation du projet et de son cadre juridique » n'est pas signée." in body
     assert "conditions générales d'utilisation n'ont pas été acceptées" not in body
 
 
@@ -494,20 +492,9 @@ def test_ending_an_update_restores_the_last_habilitation(
     assert [h.state for h in _habilitations(session, request.id)] == [HabilitationState.ACTIVE]
 
 
-def test_request_changes_reopens_only_the_named_sections(
-    client: FlaskClient, session: Session, cast: Cast, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Needs two sandbox sections; while the catalogue holds only `projet`, a second one is added."""
-    if len(IMPOT_PARTICULIER.sections_of(SANDBOX)) < 2:
-        extra = SectionDefinition(
-            key="cadre_juridique",
-            label="Le cadre juridique",
-            owner=C,
-            stage=SANDBOX,
-            fields=(FieldDefinition("cadre_juridique_nature", "Nature", FieldKind.TEXTAREA, is_required=True),),
-        )
-        extended = dataclasses.replace(IMPOT_PARTICULIER, sections=(*IMPOT_PARTICULIER.sections, extra))
-        monkeypatch.setitem(CATALOGUE, IMPOT_PARTICULIER.key, extended)
+def test_request_changes_reopens_only_the_named_sections(client: FlaskClient, session: Session, cast: Cast) -> None:
+    """The named section reopens; the others of its attestation wait for it to be signed again, closed;
+    every other section stays attested."""
     request = new_request(session, cast)
     make_submittable(session, request, cast)
     take(session, request, cast, Event.SUBMIT, C)
@@ -529,10 +516,12 @@ def test_request_changes_reopens_only_the_named_sections(
         True,
         None,
     )
+    same_attestation = IMPOT_PARTICULIER.attestation_covering(named).sections
     for key in others:
         other = changed.section(SANDBOX, key)
-        assert (other.status, other.is_change_requested) == (SectionStatus.ATTESTED, False)
-        assert other.attested_sha256 is not None
+        expected = SectionStatus.COMPLETE if key in same_attestation else SectionStatus.ATTESTED
+        assert (other.status, other.is_change_requested) == (expected, False), key
+        assert services.section_is_editable(changed, IMPOT_PARTICULIER.section(key)) is False
     entry = session.scalars(
         select(TimelineEntry).where(TimelineEntry.request_id == request.id).order_by(TimelineEntry.id.desc())
     ).first()

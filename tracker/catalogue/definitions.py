@@ -122,12 +122,37 @@ class CguVersion:
 
 
 @dataclass(frozen=True)
+class Statement:
+    """The text a signer attests, in one version; its SHA-256 binds a signature to these exact words."""
+
+    version: str
+    text: str
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AttestationDefinition:
+    """A kind of attestation (DOMAIN §8): who signs it, in which stage, over which sections."""
+
+    key: str
+    label: str
+    owner: Actor
+    stage: Stage
+    sections: tuple[str, ...]
+    statement: Statement
+
+
+@dataclass(frozen=True)
 class ApiDefinition:
     key: str
     label: str
     sections: tuple[SectionDefinition, ...]
     use_cases: tuple[UseCase, ...]
     current_cgu: dict[Stage, CguVersion] = field(default_factory=dict)
+    attestations: tuple[AttestationDefinition, ...] = ()
 
     def section(self, key: str) -> SectionDefinition:
         return next(s for s in self.sections if s.key == key)
@@ -140,6 +165,13 @@ class ApiDefinition:
         if stage is Stage.SANDBOX:
             return self.sections_of(Stage.SANDBOX)
         return self.sections
+
+    def attestation(self, key: str) -> AttestationDefinition:
+        return next(a for a in self.attestations if a.key == key)
+
+    def attestation_covering(self, section_key: str) -> AttestationDefinition:
+        """Every section is covered by exactly one attestation (checked when the catalogue loads)."""
+        return next(a for a in self.attestations if section_key in a.sections)
 
     def use_case(self, key: str | None) -> UseCase | None:
         return next((u for u in self.use_cases if u.key == key), None)

@@ -15,10 +15,12 @@ from typing import Any
 from tracker.catalogue import scopes
 from tracker.catalogue.definitions import (
     ApiDefinition,
+    AttestationDefinition,
     CguVersion,
     FieldDefinition,
     FieldKind,
     SectionDefinition,
+    Statement,
     UseCase,
     ValidationContext,
 )
@@ -622,6 +624,93 @@ HOMOLOGATION = SectionDefinition(
 )
 
 
+STATEMENT_VERSION = "2026-11"
+
+ATTESTATIONS = (
+    AttestationDefinition(
+        key="cadre_juridique",
+        label="Attestation du projet et de son cadre juridique",
+        owner=Actor.COLLECTIVITE,
+        stage=Stage.SANDBOX,
+        sections=("projet", "cadre_juridique", "contacts"),
+        statement=Statement(
+            STATEMENT_VERSION,
+            "J'atteste, au nom de ma collectivité, que le projet décrit est exact, que les textes cités "
+            "autorisent la collectivité à recevoir les données demandées pour cette finalité, et que les "
+            "personnes désignées (responsable de traitement, délégué à la protection des données) ont accepté "
+            "ce rôle et sont informées de la demande.",
+        ),
+    ),
+    AttestationDefinition(
+        key="rgpd",
+        label="Attestation RGPD",
+        owner=Actor.COLLECTIVITE,
+        stage=Stage.SANDBOX,
+        sections=("donnees", "donnees_personnelles"),
+        statement=Statement(
+            STATEMENT_VERSION,
+            "J'atteste, en qualité de délégué à la protection des données ou en son nom, que chaque donnée "
+            "demandée est nécessaire à la finalité du téléservice (principe de minimisation), que le traitement "
+            "est inscrit au registre des activités de traitement de la collectivité (article 30 du RGPD), que la "
+            "durée de conservation indiquée sera respectée et que la nécessité d'une analyse d'impact a été "
+            "examinée.",
+        ),
+    ),
+    AttestationDefinition(
+        key="modalites",
+        label="Attestation des modalités d'accès",
+        owner=Actor.EDITEUR,
+        stage=Stage.SANDBOX,
+        sections=("modalites",),
+        statement=Statement(
+            STATEMENT_VERSION,
+            "J'atteste, au nom de l'éditeur, que le logiciel désigné, dans la version indiquée, appellera l'API "
+            "Impôt particulier selon les modalités d'accès décrites, pour le seul compte de la collectivité, et "
+            "que le contact technique désigné est joignable.",
+        ),
+    ),
+    AttestationDefinition(
+        key="hebergement",
+        label="Attestation d'hébergement",
+        owner=Actor.HEBERGEUR,
+        stage=Stage.SANDBOX,
+        sections=("hebergement",),
+        statement=Statement(
+            STATEMENT_VERSION,
+            "J'atteste, au nom de l'hébergeur, que les certifications déclarées sont en cours de validité et que "
+            "les certificats déposés sont authentiques, que les données sont hébergées dans le pays indiqué, que "
+            "la liste des sous-traitants ultérieurs est complète, et que l'hébergeur agit en sous-traitant au "
+            "sens de l'article 28 du RGPD.",
+        ),
+    ),
+    AttestationDefinition(
+        key="recette",
+        label="Attestation de recette fonctionnelle",
+        owner=Actor.EDITEUR,
+        stage=Stage.PRODUCTION,
+        sections=("recette_fonctionnelle",),
+        statement=Statement(
+            STATEMENT_VERSION,
+            "J'atteste, au nom de l'éditeur, que la recette fonctionnelle du logiciel a été réalisée avec le bac "
+            "à sable de l'API Impôt particulier (données fictives) à la date indiquée, et que ses résultats "
+            "permettent l'ouverture du service en production.",
+        ),
+    ),
+    AttestationDefinition(
+        key="homologation",
+        label="Attestation d'homologation et de volumétrie",
+        owner=Actor.COLLECTIVITE,
+        stage=Stage.PRODUCTION,
+        sections=("homologation", "volumetrie"),
+        statement=Statement(
+            STATEMENT_VERSION,
+            "J'atteste, au nom de ma collectivité, que le téléservice a été homologué par l'autorité désignée "
+            "pour la période indiquée, que la décision déposée est authentique, que l'homologation sera "
+            "renouvelée avant son terme, et que la volumétrie demandée correspond au besoin du service.",
+        ),
+    ),
+)
+
 IMPOT_PARTICULIER = ApiDefinition(
     key="api_impot_particulier",
     label="API Impôt particulier",
@@ -638,6 +727,7 @@ IMPOT_PARTICULIER = ApiDefinition(
         VOLUMETRIE,
     ),
     use_cases=USE_CASES,
+    attestations=ATTESTATIONS,
     current_cgu={
         Stage.SANDBOX: CguVersion(Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"),
         Stage.PRODUCTION: CguVersion(
@@ -647,3 +737,10 @@ IMPOT_PARTICULIER = ApiDefinition(
 )
 
 CATALOGUE = {IMPOT_PARTICULIER.key: IMPOT_PARTICULIER}
+
+for _api in CATALOGUE.values():
+    _covered = [key for attestation in _api.attestations for key in attestation.sections]
+    assert sorted(_covered) == sorted(s.key for s in _api.sections), f"{_api.key}: one attestation per section"
+    for _attestation in _api.attestations:
+        assert all(_api.section(key).owner is _attestation.owner for key in _attestation.sections)
+        assert all(_api.section(key).stage is _attestation.stage for key in _attestation.sections)

@@ -174,14 +174,19 @@ def submission_blockers(
     *,
     cgu_accepted: bool,
 ) -> tuple[str, ...]:
-    """Everything still missing before the stage can be submitted, in French, in form order."""
-    problems = []
-    for section in api.required_sections(stage):
-        status = statuses.get(section.key, SectionStatus.EMPTY)
-        if status in (SectionStatus.EMPTY, SectionStatus.IN_PROGRESS):
-            problems.append(f"La section « {section.label} » n'est pas complète.")
-        elif status is SectionStatus.COMPLETE:
-            problems.append(f"La section « {section.label} » n'est pas attestée.")
+    """Everything still missing before the stage can be submitted, in French, in form order: sections
+    to complete, then attestations to sign, then the CGU."""
+    required = api.required_sections(stage)
+    problems = [
+        f"La section « {section.label} » n'est pas complète."
+        for section in required
+        if statuses.get(section.key, SectionStatus.EMPTY) in (SectionStatus.EMPTY, SectionStatus.IN_PROGRESS)
+    ]
+    required_keys = {section.key for section in required}
+    for attestation in api.attestations:
+        covered = [statuses.get(key, SectionStatus.EMPTY) for key in attestation.sections]
+        if set(attestation.sections) <= required_keys and SectionStatus.COMPLETE in covered:
+            problems.append(f"L'attestation « {attestation.label} » n'est pas signée.")
     if not cgu_accepted:
         problems.append("Les conditions générales d'utilisation n'ont pas été acceptées.")
     return tuple(problems)

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.accounts.models import Organization, User
+from tracker.attestations.models import Attestation
 from tracker.db import Base, UTCDateTime, enum_column, utcnow
 from tracker.habilitations.workflow import Event, SectionStatus, Stage, State
 from tracker.products.models import SoftwareProduct
@@ -84,6 +85,7 @@ class HabilitationRequest(Base):
         back_populates="request", order_by="Habilitation.id", foreign_keys="Habilitation.request_id"
     )
     software_product: Mapped[SoftwareProduct | None] = relationship()
+    attestations: Mapped[list[Attestation]] = relationship(order_by="Attestation.id", cascade="all, delete-orphan")
     editeur_sandbox_habilitation: Mapped[Habilitation | None] = relationship(
         foreign_keys=[editeur_sandbox_habilitation_id]
     )

@@ -15,10 +15,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.accounts.models import Membership, User
 from tracker.accounts.principal import Principal
+from tracker.attestations import services as attestations
+from tracker.attestations.models import Attestation
 from tracker.audit import services as audit
 from tracker.catalogue import CATALOGUE
-from tracker.catalogue.definitions import ApiDefinition, SectionDefinition, ValidationContext
-from tracker.catalogue.rules import content_sha256, status_after_save, submission_blockers, validate_section
+from tracker.catalogue.definitions import ApiDefinition, AttestationDefinition, SectionDefinition, ValidationContext
+from tracker.catalogue.rules import status_after_save, submission_blockers, validate_section
 from tracker.db import utcnow
 from tracker.habilitations.changelog import changes_between
 from tracker.habilitations.models import (
@@ -353,7 +355,14 @@ def apply_event(
         for section in named_sections:
             section.is_change_requested = True
             if section.status is SectionStatus.ATTESTED:
-                _drop_attestation(section)
+                _invalidate_attestation(
+                    session,
+                    request,
+                    section.key,
+                    principal,
+                    reason=f"La DGFiP demande des modifications de la section « {_label(request, section.key)} ».",
+                    tell=False,  # the request for changes has its own message
+                )
         details["sections"] = [s.key for s in named_sections]
         _tell_owners_of_requested_changes(session, request, named_sections, reason or "")
     if Effect.CREATE_HABILITATION in outcome.effects:
@@ -446,17 +455,6 @@ def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[R
     return [s for s in request.sections if s.stage in form_stages(request) and s.key in wanted]
 
 
-def _clear_attestation(section: RequestSection) -> None:
-    section.attested_sha256 = None
-    section.attested_at = None
-    section.attested_by_id = None
-
-
-def _drop_attestation(section: RequestSection) -> None:
-    section.status = SectionStatus.COMPLETE
-    _clear_attestation(section)
-
-
 def _section_snapshot(section: RequestSection) -> dict[str, Any]:
     return {
         "data": section.data,
@@ -478,6 +476,7 @@ def _create_habilitation(
         snapshot={
             "sections": {_snapshot_key(s.stage, s.key): _section_snapshot(s) for s in request.sections},
             "request": {"intitule": request.intitule, "use_case": request.use_case},
+            "attestations": [a.id for a in request.attestations if a.is_valid],
             "cgu": {"version": request.cgu_version, "sha256": request.cgu_sha256},
         },
         approved_by_id=principal.user.id,
@@ -534,6 +533,7 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
     request.use_case = habilitation.snapshot["request"]["use_case"]
     request.cgu_version = habilitation.snapshot["cgu"]["version"]
     request.cgu_sha256 = habilitation.snapshot["cgu"]["sha256"]
+    attestations.restore(request, habilitation.snapshot.get("attestations", []), stages, utcnow())
     return habilitation
 
 
@@ -598,9 +598,12 @@ def _write_section(
     if section is None:
         section = RequestSection(stage=definition.stage, key=definition.key, data={}, status=SectionStatus.EMPTY)
         request.sections.append(section)
+    if section.status is SectionStatus.ATTESTED:
+        _invalidate_attestation(
+            session, request, definition.key, principal, reason=f"La section « {definition.label} » a été modifiée."
+        )
     section.data = data
     section.status = status_after_save(definition, data, validation_context(request))
-    _clear_attestation(section)
     section.updated_at = utcnow()
     section.updated_by_id = principal.user.id
     if definition.key == "projet":
@@ -653,29 +656,119 @@ def save_section(
     return section
 
 
-def attest_section(
+def _label(request: HabilitationRequest, section_key: str) -> str:
+    return api_definition(request).section(section_key).label
+
+
+def _invalidate_attestation(
     session: Session,
     request: HabilitationRequest,
-    key: str,
+    section_key: str,
+    principal: Principal,
+    *,
+    reason: str,
+    tell: bool = True,
+) -> None:
+    """A covered section changes: the attestation covering it stops being valid, visibly, and the
+    collectivité and the owning party hear about it (DOMAIN §3.4, §8)."""
+    definition = api_definition(request).attestation_covering(section_key)
+    invalidated = attestations.invalidate(request, definition, reason=reason, now=utcnow())
+    # Not audited on its own: the edit or the request for changes that caused it is (one event each).
+    if invalidated is not None and tell:
+        _tell(
+            session,
+            request,
+            {request.organization_id, organization_playing(request, definition.owner)},
+            "attestation_invalidated",
+            attestation=definition,
+            reason=reason,
+            changed_by=principal,
+        )
+
+
+def _tell(
+    session: Session, request: HabilitationRequest, organization_ids: set[int | None], template: str, **context: Any
+) -> None:
+    """One email per active member of the given organizations, through the outbox."""
+    emails = session.execute(
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id.in_(organization_ids - {None}), User.is_active.is_(True))
+        .distinct()
+        .order_by(User.email)
+    ).scalars()
+    for email in emails:
+        queue_email(session, template, email, habilitation_request_id=request.id, hab_request=request, **context)
+
+
+def covered(request: HabilitationRequest, definition: AttestationDefinition) -> attestations.CoveredContent:
+    api = api_definition(request)
+    return attestations.covered_content(request, definition, [api.section(key) for key in definition.sections])
+
+
+def can_sign(request: HabilitationRequest, definition: AttestationDefinition, principal: Principal) -> bool:
+    owner = organization_playing(request, definition.owner)
+    return (
+        owner is not None
+        and owner == principal.organization.id
+        and request.state in EDITABLE
+        and definition.stage in form_stages(request)
+    )
+
+
+def sign_attestation(
+    session: Session,
+    request: HabilitationRequest,
+    kind: str,
     *,
     principal: Principal,
+    signer_name: str,
+    signer_function: str,
+    statement_version: str,
     expected_version: int | None,
-) -> RequestSection:
-    definition = api_definition(request).section(key)
-    authorize_section_edit(request, definition, principal)
+) -> Attestation:
+    """A member of the owning party signs the statement over the current content of its sections."""
+    definition = api_definition(request).attestation(kind)
+    if organization_playing(request, definition.owner) != principal.organization.id:
+        raise ActorNotAllowed(f"« {definition.label} » est signée par : {definition.owner.label}.")
+    if not can_sign(request, definition, principal):
+        raise TransitionNotAllowed(f"« {definition.label} » ne peut pas être signée en ce moment.")
     check_version(request, expected_version)
-    section = request.section(definition.stage, key)
-    if section is None or section.status is not SectionStatus.COMPLETE:
-        raise TransitionNotAllowed(f"La section « {definition.label} » doit être complète pour être attestée.")
+    if statement_version != definition.statement.version:
+        raise StaleRequest()
+    if not signer_name.strip() or not signer_function.strip():
+        raise InvalidInput("Indiquez votre nom et votre fonction.")
+    statuses = {key: request.section(definition.stage, key) for key in definition.sections}
+    if missing := [key for key, row in statuses.items() if row is None or row.status is not SectionStatus.COMPLETE]:
+        if all(row is not None and row.status is SectionStatus.ATTESTED for row in statuses.values()):
+            raise TransitionNotAllowed(f"« {definition.label} » est déjà signée et correspond au contenu actuel.")
+        labels = ", ".join(f"« {_label(request, key)} »" for key in missing)
+        raise TransitionNotAllowed(f"Complétez d'abord : {labels}.")
     now = utcnow()
-    section.status = SectionStatus.ATTESTED
-    section.attested_sha256 = content_sha256(section.data)
-    section.attested_at = now
-    section.attested_by_id = principal.user.id
+    attestation = attestations.record(
+        request,
+        definition,
+        covered(request, definition),
+        principal=principal,
+        signer_name=" ".join(signer_name.split()),
+        signer_function=" ".join(signer_function.split()),
+        now=now,
+    )
     request.last_event_at = now
     flush_checking_version(session)
-    audit_request(session, principal, request, "section.attested", {"section": key, "sha256": section.attested_sha256})
-    return section
+    audit_request(
+        session,
+        principal,
+        request,
+        "attestation.signed",
+        {
+            "kind": kind,
+            "attestation": attestation.id,
+            "statement_version": attestation.statement_version,
+            "content_sha256": attestation.content_sha256,
+        },
+    )
+    return attestation
 
 
 def accept_cgu(

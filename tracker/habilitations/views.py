@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import login_required
 
 from tracker.accounts.principal import Principal, current_principal
+from tracker.attestations.services import current_attestation
 from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
 from tracker.catalogue import scopes as scope_catalogue
 from tracker.catalogue.definitions import SectionDefinition
@@ -27,7 +28,6 @@ from tracker.habilitations.forms import (
     CreateRequestForm,
     EventForm,
     PartiesForm,
-    SimpleActionForm,
     choices,
     data_to_form,
     form_to_data,
@@ -42,6 +42,7 @@ from tracker.habilitations.workflow import (
     Event,
     ReasonRequired,
     RequestFacts,
+    Stage,
     State,
     WorkflowError,
     available_events,
@@ -96,6 +97,16 @@ def _render_detail(
     attesters = queries.user_names(
         db.session, {s["row"].attested_by_id for s in sections if s["row"] and s["row"].attested_by_id}
     )
+    attestation_rows = [
+        {
+            "definition": attestation,
+            "current": current_attestation(hab_request, attestation.key),
+            "can_sign": services.can_sign(hab_request, attestation, principal),
+            "section_labels": [definition.section(key).label for key in attestation.sections],
+        }
+        for attestation in definition.attestations
+        if attestation.stage is Stage.SANDBOX or hab_request.stage is Stage.PRODUCTION
+    ]
     actor = services.actor_on(hab_request, principal)
     can_accept_cgu = actor is Actor.COLLECTIVITE and hab_request.state in EDITABLE
     return render_template(
@@ -103,6 +114,7 @@ def _render_detail(
         hab_request=hab_request,
         principal=principal,
         actor=actor,
+        attestation_rows=attestation_rows,
         definition=definition,
         sections=sections,
         attesters=attesters,
@@ -365,28 +377,6 @@ def section(request_id: int, key: str) -> Response | tuple[str, int]:
         documents=document_queries.documents_by_id(db.session, hab_request.id),
         scopes_page=scopes_page(hab_request, form) if key == "donnees" else None,
     ), status
-
-
-@blueprint.route("/demandes/<int:request_id>/sections/<key>/attestation", methods=["POST"])
-@login_required
-def attest(request_id: int, key: str) -> Response | tuple[str, int]:
-    principal = current_principal()
-    hab_request = queries.get_visible_request(db.session, principal, request_id)
-    _section_definition(hab_request, key)
-    form = SimpleActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        section_row = services.attest_section(
-            db.session, hab_request, key, principal=principal, expected_version=form.expected_version
-        )
-    except WorkflowError as error:
-        _refuse(error)
-        hab_request = queries.get_visible_request(db.session, principal, request_id)
-        return _render_detail(hab_request, principal, status=error.http_status, error=error)
-    db.session.commit()
-    flash(f"Section attestée (empreinte SHA-256 {section_row.attested_sha256[:12]}…).", "success")
-    return redirect(url_for("habilitations.detail", request_id=hab_request.id))
 
 
 @blueprint.route("/demandes/<int:request_id>/recapitulatif")

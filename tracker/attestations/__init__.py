@@ -1,0 +1,1 @@
+"""Signed statements bound to the exact content they cover (DOMAIN §8)."""
