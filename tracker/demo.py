@@ -124,6 +124,9 @@ HOSTING = {
     "engagement_article_28": True,
 }
 
+# The ISO 27001 certificate lapses in two months: the production habilitation shows in « Expire bientôt ».
+CERTIFICATE_VALIDITY = {"hds": timedelta(days=700), "iso27001": timedelta(days=60)}
+
 PERSONAL_DATA = {
     "duree_conservation_mois": 12,
     "registre_reference": "Registre des traitements de la commune, fiche n° 27",
@@ -204,7 +207,7 @@ def _hosting(session: Session, request: HabilitationRequest, hebergeur: Principa
     }
     for certification in HOSTING["certifications"]:  # type: ignore[union-attr]
         data[f"{certification}_date_delivrance"] = (today - timedelta(days=400)).isoformat()
-        data[f"{certification}_date_expiration"] = (today + timedelta(days=700)).isoformat()
+        data[f"{certification}_date_expiration"] = (today + CERTIFICATE_VALIDITY[certification]).isoformat()
         data[f"{certification}_certificat"] = _documents(
             session, request, "hebergement", f"{certification}_certificat", f"certificat-{certification}.pdf", hebergeur
         )

@@ -5,7 +5,13 @@ from tracker.attestations.models import Attestation
 from tracker.audit.models import AuditChainHead, AuditEntry
 from tracker.db import Base
 from tracker.documents.models import Document
-from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection, TimelineEntry
+from tracker.habilitations.models import (
+    ExpiryReminder,
+    Habilitation,
+    HabilitationRequest,
+    RequestSection,
+    TimelineEntry,
+)
 from tracker.notify.models import OutboxMessage
 from tracker.products.models import SoftwareProduct
 
@@ -16,6 +22,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Document",
+    "ExpiryReminder",
     "Habilitation",
     "HabilitationRequest",
     "Invitation",

@@ -11,6 +11,8 @@ from tracker.catalogue.scopes import labels_of
 from tracker.db import utcnow
 from tracker.habilitations.changelog import describe as describe_change
 from tracker.habilitations.deadlines import deadline_status, instruction_deadline
+from tracker.habilitations.expiry import NOTICE_LABELS, is_expiring
+from tracker.habilitations.models import HabilitationState
 from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State
 
 
@@ -36,6 +38,9 @@ def register_templating(app: Flask) -> None:
             "Actor": Actor,
             "SectionStatus": SectionStatus,
             "FieldKind": FieldKind,
+            "HabilitationState": HabilitationState,
+            "notice_labels": NOTICE_LABELS,
+            "expiring": lambda habilitation: is_expiring(habilitation, utcnow().date()),
             "scope_labels": labels_of,
             "instruction_deadline": instruction_deadline,
             "describe_change": describe_change,

@@ -146,6 +146,20 @@ class AttestationDefinition:
 
 
 @dataclass(frozen=True)
+class ExpiryDate:
+    """A date of the approved content past which the production habilitation lapses (DOMAIN §9): the
+    owning party and the collectivité are reminded before it."""
+
+    key: str
+    label: str
+    owner: Actor
+    section: str
+    field: str
+    # When the date only counts if the section says so (a certification actually held).
+    applies: Callable[[Mapping[str, Any]], bool] = lambda _data: True
+
+
+@dataclass(frozen=True)
 class ApiDefinition:
     key: str
     label: str
@@ -153,6 +167,7 @@ class ApiDefinition:
     use_cases: tuple[UseCase, ...]
     current_cgu: dict[Stage, CguVersion] = field(default_factory=dict)
     attestations: tuple[AttestationDefinition, ...] = ()
+    expiry_dates: tuple[ExpiryDate, ...] = ()
 
     def section(self, key: str) -> SectionDefinition:
         return next(s for s in self.sections if s.key == key)
@@ -172,6 +187,19 @@ class ApiDefinition:
     def attestation_covering(self, section_key: str) -> AttestationDefinition:
         """Every section is covered by exactly one attestation (checked when the catalogue loads)."""
         return next(a for a in self.attestations if section_key in a.sections)
+
+    def followed_dates(self, contents: Mapping[str, Mapping[str, Any]]) -> list[tuple[ExpiryDate, date]]:
+        """The expiry dates held by approved content (section data keyed by section key), soonest first."""
+        found = []
+        for expiry in self.expiry_dates:
+            data = contents.get(expiry.section) or {}
+            try:
+                day = date.fromisoformat(data[expiry.field])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if expiry.applies(data):
+                found.append((expiry, day))
+        return sorted(found, key=lambda item: item[1])
 
     def use_case(self, key: str | None) -> UseCase | None:
         return next((u for u in self.use_cases if u.key == key), None)

@@ -7,7 +7,7 @@ Sandbox: `projet`, `cadre_juridique`, `donnees`, `donnees_personnelles`, `contac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from tracker.catalogue.definitions import (
     ApiDefinition,
     AttestationDefinition,
     CguVersion,
+    ExpiryDate,
     FieldDefinition,
     FieldKind,
     SectionDefinition,
@@ -711,6 +712,32 @@ ATTESTATIONS = (
     ),
 )
 
+
+def _holds(certification: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda data: certification in (data.get("certifications") or [])
+
+
+EXPIRY_DATES = (
+    ExpiryDate(
+        "homologation",
+        "Fin de l'homologation de sécurité",
+        Actor.COLLECTIVITE,
+        "homologation",
+        "homologation_date_fin",
+    ),
+    *(
+        ExpiryDate(
+            f"certification_{key}",
+            f"Certificat {label} de l'hébergeur",
+            Actor.HEBERGEUR,
+            "hebergement",
+            f"{key}_date_expiration",
+            _holds(key),
+        )
+        for key, label in CERTIFICATIONS
+    ),
+)
+
 IMPOT_PARTICULIER = ApiDefinition(
     key="api_impot_particulier",
     label="API Impôt particulier",
@@ -728,6 +755,7 @@ IMPOT_PARTICULIER = ApiDefinition(
     ),
     use_cases=USE_CASES,
     attestations=ATTESTATIONS,
+    expiry_dates=EXPIRY_DATES,
     current_cgu={
         Stage.SANDBOX: CguVersion(Stage.SANDBOX, "2024-01", CGU_DIRECTORY / "impot_particulier_sandbox_2024-01.md"),
         Stage.PRODUCTION: CguVersion(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.accounts.models import Organization, User
@@ -151,6 +151,9 @@ class Habilitation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_reason: Mapped[str | None] = mapped_column(Text)
+    # The soonest date past which it lapses (production: homologation, certifications), copied from the
+    # snapshot so that lists and the reminder job filter on an index.
+    expires_on: Mapped[date | None] = mapped_column(Date, index=True)
 
     request: Mapped[HabilitationRequest] = relationship(back_populates="habilitations", foreign_keys=[request_id])
 
@@ -166,7 +169,9 @@ class TimelineEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("habilitation_requests.id", ondelete="CASCADE"))
-    event: Mapped[Event] = mapped_column(enum_column(Event, "request_event"))
+    # A workflow transition, or (event None) a notice about the request's habilitations.
+    event: Mapped[Event | None] = mapped_column(enum_column(Event, "request_event"))
+    notice: Mapped[str | None] = mapped_column(String(32))
     from_state: Mapped[State | None] = mapped_column(enum_column(State, "from_state"))
     to_state: Mapped[State] = mapped_column(enum_column(State, "to_state"))
     stage: Mapped[Stage] = mapped_column(enum_column(Stage, "request_stage"))
@@ -182,3 +187,19 @@ class TimelineEntry(Base):
     actor_organization: Mapped[Organization | None] = relationship()
 
     __table_args__ = (Index("ix_timeline_entries_request_created", "request_id", "created_at"),)
+
+
+class ExpiryReminder(Base):
+    """A reminder sent about one date of one habilitation at one threshold: its unique key is what makes
+    ``tracker remind`` safe to run at any frequency."""
+
+    __tablename__ = "expiry_reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    habilitation_id: Mapped[int] = mapped_column(ForeignKey("habilitations.id", ondelete="CASCADE"))
+    date_key: Mapped[str] = mapped_column(String(64))
+    due_on: Mapped[date] = mapped_column(Date)
+    days_before: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("habilitation_id", "date_key", "due_on", "days_before"),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from flask import abort
 from sqlalchemy import ColumnElement, false, func, select
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from tracker.accounts.models import Organization, OrganizationKind, User
 from tracker.accounts.principal import Principal
 from tracker.audit.services import record_access_refusal
-from tracker.habilitations.models import HabilitationRequest, TimelineEntry
-from tracker.habilitations.workflow import State
+from tracker.habilitations.expiry import EXPIRING_WITHIN
+from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState, TimelineEntry
+from tracker.habilitations.workflow import Stage, State
 
 REQUEST_NUMBER = re.compile(r"^\s*[dD]?\s*(\d{1,9})\s*$")
 
@@ -158,3 +160,57 @@ def instruction_requests(
         .offset((max(page, 1) - 1) * PAGE_SIZE)
     )
     return _rows(session, query), total
+
+
+@dataclass(frozen=True)
+class ExpiryRow:
+    habilitation_id: int
+    state: HabilitationState
+    expires_on: date | None
+    ended_at: datetime | None
+    end_reason: str | None
+    request_id: int
+    intitule: str
+    organization_name: str
+    departement_code: str | None
+
+    @property
+    def number(self) -> str:
+        return f"H{self.habilitation_id}"
+
+
+def expiry_rows(
+    session: Session, principal: Principal, *, today: date, limit: int = 500
+) -> tuple[list[ExpiryRow], list[ExpiryRow]]:
+    """Production habilitations expiring within 90 days (soonest first) and expired ones (latest first),
+    among the requests the principal sees: one statement each."""
+    columns = (
+        select(
+            Habilitation.id,
+            Habilitation.state,
+            Habilitation.expires_on,
+            Habilitation.ended_at,
+            Habilitation.end_reason,
+            HabilitationRequest.id,
+            HabilitationRequest.intitule,
+            Organization.name,
+            HabilitationRequest.departement_code,
+        )
+        .join(HabilitationRequest, HabilitationRequest.id == Habilitation.request_id)
+        .join(Organization, Organization.id == HabilitationRequest.organization_id)
+        .where(Habilitation.stage == Stage.PRODUCTION, visible_requests(principal))
+    )
+    expiring = session.execute(
+        columns.where(
+            Habilitation.state == HabilitationState.ACTIVE,
+            Habilitation.expires_on <= today + EXPIRING_WITHIN,
+        )
+        .order_by(Habilitation.expires_on, Habilitation.id)
+        .limit(limit)
+    ).all()
+    expired = session.execute(
+        columns.where(Habilitation.state == HabilitationState.EXPIRED)
+        .order_by(Habilitation.ended_at.desc(), Habilitation.id.desc())
+        .limit(limit)
+    ).all()
+    return [ExpiryRow(*row) for row in expiring], [ExpiryRow(*row) for row in expired]

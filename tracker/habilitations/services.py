@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +19,13 @@ from tracker.attestations import services as attestations
 from tracker.attestations.models import Attestation
 from tracker.audit import services as audit
 from tracker.catalogue import CATALOGUE
-from tracker.catalogue.definitions import ApiDefinition, AttestationDefinition, SectionDefinition, ValidationContext
+from tracker.catalogue.definitions import (
+    ApiDefinition,
+    AttestationDefinition,
+    ExpiryDate,
+    SectionDefinition,
+    ValidationContext,
+)
 from tracker.catalogue.rules import status_after_save, submission_blockers, validate_section
 from tracker.db import utcnow
 from tracker.habilitations.changelog import changes_between
@@ -140,6 +146,8 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
         has_active_sandbox_habilitation=Stage.SANDBOX in active,
         has_active_production_habilitation=Stage.PRODUCTION in active,
         has_had_production_habilitation=any(h.stage is Stage.PRODUCTION for h in request.habilitations),
+        has_expired_production_habilitation=(latest := latest_habilitation(request, Stage.PRODUCTION)) is not None
+        and latest.state is HabilitationState.EXPIRED,
         organization_is_active=request.organization.is_active,
         is_direct_production=request.is_direct_production,
         is_editeur_sandbox=request.is_editeur_sandbox,
@@ -465,6 +473,15 @@ def _section_snapshot(section: RequestSection) -> dict[str, Any]:
     }
 
 
+def habilitation_dates(habilitation: Habilitation) -> list[tuple[ExpiryDate, date]]:
+    """The dates past which a production habilitation lapses, soonest first (none for the sandbox, whose
+    data are fictitious)."""
+    if habilitation.stage is not Stage.PRODUCTION:
+        return []
+    contents = {key.split("/", 1)[1]: data for key, data in _approved_contents(habilitation).items()}
+    return api_definition(habilitation.request).followed_dates(contents)
+
+
 def _create_habilitation(
     session: Session, request: HabilitationRequest, principal: Principal, now: datetime
 ) -> Habilitation:
@@ -483,6 +500,8 @@ def _create_habilitation(
         created_at=now,
     )
     session.add(habilitation)
+    dates = habilitation_dates(habilitation)
+    habilitation.expires_on = dates[0][1] if dates else None
     session.flush()
     return habilitation
 

@@ -14,7 +14,7 @@ from tracker.attestations.services import current_attestation
 from tracker.catalogue import CATALOGUE, IMPOT_PARTICULIER
 from tracker.catalogue import scopes as scope_catalogue
 from tracker.catalogue.definitions import SectionDefinition
-from tracker.db import db
+from tracker.db import db, utcnow
 from tracker.documents import queries as document_queries
 from tracker.documents import services as document_services
 from tracker.documents.services import Upload
@@ -484,3 +484,12 @@ def instruction_list() -> str:
         states=states,
         all_states=list(State),
     )
+
+
+@blueprint.route("/echeances")
+@login_required
+def expiries() -> str:
+    """« Expire bientôt / expirées »: every production habilitation for DGFiP, the party's own otherwise."""
+    principal = current_principal()
+    expiring, expired = queries.expiry_rows(db.session, principal, today=utcnow().date())
+    return render_template("habilitations/expiries.html", expiring=expiring, expired=expired)

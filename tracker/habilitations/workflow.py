@@ -153,6 +153,8 @@ class RequestFacts:
     has_active_sandbox_habilitation: bool = False
     has_active_production_habilitation: bool = False
     has_had_production_habilitation: bool = False
+    # The latest production habilitation lapsed (homologation or certification past): renewable by update.
+    has_expired_production_habilitation: bool = False
     organization_is_active: bool = True
     submission_blockers: tuple[str, ...] = ()
     has_changes_since_habilitation: bool = True
@@ -305,8 +307,12 @@ NO_ACTIVE_HABILITATION = Guard(
     lambda f: ("La demande a encore une habilitation active.",) if f.has_active_habilitation else (),
 )
 ACTIVE_HABILITATION_OF_STAGE = Guard(
-    "habilitation active de l'étape en cours",
-    lambda f: () if f.has_active_habilitation_of_stage else ("Aucune habilitation active à mettre à jour.",),
+    "habilitation active de l'étape en cours, ou expirée pour la renouveler",
+    lambda f: (
+        ()
+        if f.has_active_habilitation_of_stage or (f.stage is Stage.PRODUCTION and f.has_expired_production_habilitation)
+        else ("Aucune habilitation active à mettre à jour.",)
+    ),
 )
 ACTIVE_SANDBOX_HABILITATION = Guard(
     "habilitation bac à sable active (avec éditeur : celle de l'éditeur pour le logiciel)",

@@ -7,9 +7,9 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from tracker.accounts.principal import current_principal
-from tracker.db import db
+from tracker.db import db, utcnow
 from tracker.habilitations import diagram
-from tracker.habilitations.queries import dashboard_requests
+from tracker.habilitations.queries import dashboard_requests, expiry_rows
 from tracker.habilitations.workflow import RULES, Actor
 
 blueprint = Blueprint("main", __name__)
@@ -23,7 +23,10 @@ def dashboard() -> Response | str:
     if principal.is_dgfip:
         return redirect(url_for("habilitations.instruction_list"))
     requests = dashboard_requests(db.session, principal)
-    return render_template("main/dashboard.html", principal=principal, requests=requests)
+    expiring, expired = expiry_rows(db.session, principal, today=utcnow().date(), limit=20)
+    return render_template(
+        "main/dashboard.html", principal=principal, requests=requests, expiring=expiring, expired=expired
+    )
 
 
 @blueprint.route("/healthz")

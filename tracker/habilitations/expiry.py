@@ -1,0 +1,205 @@
+"""Following the dates that make a production habilitation lapse (DOMAIN §9): reminders at 90, 30 and 7
+days to the owning party and the collectivité, then, once a date has passed, the habilitation expires.
+
+``run`` is what ``tracker remind`` calls: safe at any frequency (a reminder is sent once per habilitation,
+date and threshold, enforced by a unique key), and ``today`` is a parameter so tests move time instead
+of sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from tracker.accounts.models import DgfipFunction, Membership, Organization, OrganizationKind, User
+from tracker.audit import services as audit
+from tracker.db import utcnow
+from tracker.habilitations.models import (
+    ExpiryReminder,
+    Habilitation,
+    HabilitationRequest,
+    HabilitationState,
+    TimelineEntry,
+)
+from tracker.habilitations.services import habilitation_dates, organization_playing
+from tracker.habilitations.workflow import Stage
+from tracker.notify.services import queue_email
+
+REMINDER_DAYS = (90, 30, 7)
+EXPIRING_WITHIN = timedelta(days=max(REMINDER_DAYS))
+SYSTEM_NAME = "Habilitations DGFiP (traitement automatique)"
+EXPIRED_NOTICE = "habilitation_expired"
+NOTICE_LABELS = {EXPIRED_NOTICE: "Habilitation expirée"}
+
+
+def is_expiring(habilitation: Habilitation, today: date) -> bool:
+    """Derived, never stored (DOMAIN §3.3): an active habilitation with 90 days or fewer left."""
+    return (
+        habilitation.state is HabilitationState.ACTIVE
+        and habilitation.expires_on is not None
+        and habilitation.expires_on - today <= EXPIRING_WITHIN
+    )
+
+
+def threshold_for(days_left: int) -> int | None:
+    """The reminder due with ``days_left`` days to go: the nearest threshold not yet passed, so a first
+    run 20 days before a date sends the 30-day reminder, not the 90-day one as well."""
+    due = [days for days in REMINDER_DAYS if days_left <= days]
+    return min(due) if due and days_left >= 0 else None
+
+
+@dataclass
+class RemindReport:
+    expired: list[str] = field(default_factory=list)
+    reminders: int = 0
+
+
+def _emails_of(session: Session, organization_ids: set[int | None]) -> list[str]:
+    return list(
+        session.execute(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.organization_id.in_(organization_ids - {None}), User.is_active.is_(True))
+            .distinct()
+            .order_by(User.email)
+        ).scalars()
+    )
+
+
+def _dgfip_instructors(session: Session) -> list[str]:
+    return list(
+        session.execute(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Organization, Organization.id == Membership.organization_id)
+            .where(
+                Organization.kind == OrganizationKind.DGFIP,
+                Membership.dgfip_function == DgfipFunction.INSTRUCTEUR,
+                User.is_active.is_(True),
+            )
+            .distinct()
+            .order_by(User.email)
+        ).scalars()
+    )
+
+
+def _candidates(session: Session, states: set[HabilitationState], until: date) -> list[Habilitation]:
+    return list(
+        session.execute(
+            select(Habilitation)
+            .options(selectinload(Habilitation.request).selectinload(HabilitationRequest.organization))
+            .where(
+                Habilitation.stage == Stage.PRODUCTION,
+                Habilitation.state.in_(states),
+                Habilitation.expires_on.is_not(None),
+                Habilitation.expires_on <= until,
+            )
+            .order_by(Habilitation.expires_on, Habilitation.id)
+        ).scalars()
+    )
+
+
+def expire_lapsed(session: Session, today: date) -> list[Habilitation]:
+    """Active production habilitations with a date before ``today`` become expired."""
+    expired = []
+    instructors = None
+    for habilitation in _candidates(session, {HabilitationState.ACTIVE}, today - timedelta(days=1)):
+        request = habilitation.request
+        lapsed = [(expiry, day) for expiry, day in habilitation_dates(habilitation) if day < today]
+        reason = " ; ".join(f"{expiry.label} : échéance du {day:%d/%m/%Y} dépassée" for expiry, day in lapsed) + "."
+        now = utcnow()
+        habilitation.state = HabilitationState.EXPIRED
+        habilitation.ended_at = now
+        habilitation.end_reason = reason
+        session.add(
+            TimelineEntry(
+                request_id=request.id,
+                event=None,
+                notice=EXPIRED_NOTICE,
+                from_state=request.state,
+                to_state=request.state,
+                stage=Stage.PRODUCTION,
+                actor_id=None,
+                actor_name=SYSTEM_NAME,
+                actor_organization_id=None,
+                actor_party="systeme",
+                reason=reason,
+                details={"habilitation": habilitation.number},
+                habilitation_id=habilitation.id,
+                created_at=now,
+            )
+        )
+        audit.record(
+            session,
+            "habilitation.expired",
+            object_type="habilitation",
+            object_id=habilitation.id,
+            details={"request": request.number, "reason": reason},
+        )
+        instructors = _dgfip_instructors(session) if instructors is None else instructors
+        owners = {request.organization_id, *(organization_playing(request, expiry.owner) for expiry, _day in lapsed)}
+        for email in [*_emails_of(session, owners), *instructors]:
+            queue_email(
+                session,
+                "habilitation_expired",
+                email,
+                habilitation_request_id=request.id,
+                hab_request=request,
+                habilitation=habilitation,
+                reason=reason,
+            )
+        expired.append(habilitation)
+    session.flush()
+    return expired
+
+
+def send_reminders(session: Session, today: date) -> int:
+    """One email per party concerned and per date reaching a threshold, never twice."""
+    sent = 0
+    for habilitation in _candidates(session, {HabilitationState.ACTIVE}, today + EXPIRING_WITHIN):
+        request = habilitation.request
+        for expiry, day in habilitation_dates(habilitation):
+            days_left = (day - today).days
+            threshold = threshold_for(days_left)
+            if threshold is None:
+                continue
+            try:
+                with session.begin_nested():
+                    session.add(
+                        ExpiryReminder(
+                            habilitation_id=habilitation.id,
+                            date_key=expiry.key,
+                            due_on=day,
+                            days_before=threshold,
+                            sent_at=utcnow(),
+                        )
+                    )
+            except IntegrityError:
+                continue  # already sent by an earlier run (or a concurrent one)
+            for email in _emails_of(session, {request.organization_id, organization_playing(request, expiry.owner)}):
+                queue_email(
+                    session,
+                    "expiry_reminder",
+                    email,
+                    habilitation_request_id=request.id,
+                    hab_request=request,
+                    habilitation=habilitation,
+                    expiry=expiry,
+                    due_on=day,
+                    days_left=days_left,
+                )
+                sent += 1
+    session.flush()
+    return sent
+
+
+def run(session: Session, today: date) -> RemindReport:
+    """Expire first: a lapsed date gets an expiry notice, not one more reminder."""
+    report = RemindReport()
+    report.expired = [h.number for h in expire_lapsed(session, today)]
+    report.reminders = send_reminders(session, today)
+    return report
