@@ -294,3 +294,37 @@ def test_a_crash_before_commit_leaves_an_orphan_file_that_the_sweep_removes(
     assert sweep_orphans(session, storage, older_than=timedelta(0)) >= 1
     assert lost_key not in _stored(storage)
     assert kept.storage_key in _stored(storage)
+
+
+def test_the_sweep_command_removes_old_orphans_only(app: Flask, session: Session, storage: LocalStorage) -> None:
+    import os
+    import time
+
+    from tracker.cli import main as tracker_cli
+
+    old = storage.save(io.BytesIO(b"%PDF-1.7 orphelin ancien"))
+    fresh = storage.save(io.BytesIO(b"%PDF-1.7 orphelin recent"))
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(storage.root / old.key[:2] / old.key[2:4] / old.key, (two_hours_ago, two_hours_ago))
+    result = app.test_cli_runner().invoke(tracker_cli, ["documents", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "1 fichier(s) orphelin(s) supprimé(s)." in result.output
+    assert old.key not in _stored(storage) and fresh.key in _stored(storage)
+    storage.delete(fresh.key)
+
+
+def test_the_section_page_lists_the_replaced_versions(
+    client: FlaskClient, session: Session, draft: HabilitationRequest
+) -> None:
+    _post(client, session, draft, [(io.BytesIO(pdf_bytes()), "v1.pdf")])
+    first = session.execute(select(Document)).scalar_one()
+    _post(
+        client,
+        session,
+        draft,
+        [(io.BytesIO(pdf_bytes(pages=2)), "v2.pdf")],
+        **{"cadre_juridique_documents-retirer": str(first.id)},
+    )
+    page = _text(client.get(URL.format(id=draft.id)))
+    history = page.split("Versions précédentes (1)", 1)[1].split("</details>", 1)[0]
+    assert "v1.pdf" in history and first.sha256[:16] in history and "v2.pdf" not in history

@@ -66,7 +66,7 @@ def test_the_summary_shows_every_section_with_labels_not_keys(
 ) -> None:
     log_in(page, DPO_EMAIL, demo_password)
     page.goto("/")
-    page.get_by_role("link", name="D6", exact=True).click()
+    page.get_by_role("table").first.get_by_role("link", name="D6", exact=True).click()
     page.get_by_role("link", name="Voir le récapitulatif complet de la demande").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Récapitulatif de la demande D6")
