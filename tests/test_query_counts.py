@@ -79,6 +79,6 @@ def test_request_page_statement_count_does_not_grow_with_the_timeline(
     long = _request_with_history(session, dpo, vendor, instructeur, rounds=10)
     login(client, session, dpo.user)
     # auth session with user and membership, request with its parties, sections, habilitations,
-    # attestations, timeline, attesters' names: seven statements, however long the timeline.
-    assert _statements_for_detail(client, connection, short.id) == 7
-    assert _statements_for_detail(client, connection, long.id) == 7
+    # attestations (which name the signers), timeline: six statements, however long the timeline.
+    assert _statements_for_detail(client, connection, short.id) == 6
+    assert _statements_for_detail(client, connection, long.id) == 6

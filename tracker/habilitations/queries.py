@@ -10,7 +10,7 @@ from flask import abort
 from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from tracker.accounts.models import Organization, OrganizationKind, User
+from tracker.accounts.models import Organization, OrganizationKind
 from tracker.accounts.principal import Principal
 from tracker.audit.services import record_access_refusal
 from tracker.habilitations.expiry import EXPIRING_WITHIN
@@ -71,13 +71,6 @@ def timeline(session: Session, request_id: int) -> list[TimelineEntry]:
             .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc())
         ).scalars()
     )
-
-
-def user_names(session: Session, user_ids: set[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    rows = session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids)))
-    return {user_id: name for user_id, name in rows}
 
 
 @dataclass(frozen=True)

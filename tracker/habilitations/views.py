@@ -94,9 +94,13 @@ def _render_detail(
         }
         for section_definition in definition.required_sections(hab_request.stage)
     ]
-    attesters = queries.user_names(
-        db.session, {s["row"].attested_by_id for s in sections if s["row"] and s["row"].attested_by_id}
-    )
+    # Who signed each attested section: its valid attestation says so (no query for user names).
+    attesters = {
+        key: attestation.signer_name
+        for attestation in hab_request.attestations
+        if attestation.is_valid
+        for key in attestation.sections
+    }
     attestation_rows = [
         {
             "definition": attestation,
