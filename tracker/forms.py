@@ -11,3 +11,7 @@ def attach_error(form: FlaskForm, field_name: str | None, message: str) -> None:
         form[field_name].errors = [*form[field_name].errors, message]
     else:
         form.form_errors.append(message)
+
+
+class SimpleForm(FlaskForm):
+    """A POST that carries nothing but its CSRF token (a button)."""

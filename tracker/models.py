@@ -12,6 +12,7 @@ from tracker.habilitations.models import (
     RequestSection,
     TimelineEntry,
 )
+from tracker.instruction.models import RequestAssignment
 from tracker.notify.models import OutboxMessage
 from tracker.products.models import SoftwareProduct
 
@@ -29,6 +30,7 @@ __all__ = [
     "Membership",
     "Organization",
     "OutboxMessage",
+    "RequestAssignment",
     "RequestSection",
     "SoftwareProduct",
     "TimelineEntry",

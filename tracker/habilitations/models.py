@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,6 +14,9 @@ from tracker.attestations.models import Attestation
 from tracker.db import Base, UTCDateTime, enum_column, utcnow
 from tracker.habilitations.workflow import Event, SectionStatus, Stage, State
 from tracker.products.models import SoftwareProduct
+
+if TYPE_CHECKING:
+    from tracker.instruction.models import RequestAssignment
 
 
 class HabilitationState(enum.StrEnum):
@@ -60,8 +63,10 @@ class HabilitationRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     first_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # When the current instruction clock started; None while it is stopped (DOMAIN §9).
+    # When the current instruction clock started, and when its two months end; None while it is stopped
+    # (DOMAIN §9). The end is stored so that lists filter overdue and due-soon requests on an index.
     deadline_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     cgu_version: Mapped[str | None] = mapped_column(String(32))
     cgu_sha256: Mapped[str | None] = mapped_column(String(64))
     cgu_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -86,6 +91,8 @@ class HabilitationRequest(Base):
     )
     software_product: Mapped[SoftwareProduct | None] = relationship()
     attestations: Mapped[list[Attestation]] = relationship(order_by="Attestation.id", cascade="all, delete-orphan")
+    # Who at the DGFiP has it in hand (tracker.instruction); read-only here, written by its services.
+    assignment: Mapped[RequestAssignment | None] = relationship(viewonly=True, lazy="joined")
     editeur_sandbox_habilitation: Mapped[Habilitation | None] = relationship(
         foreign_keys=[editeur_sandbox_habilitation_id]
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask import abort
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.accounts.models import Organization, OrganizationKind
@@ -132,27 +132,6 @@ def dashboard_requests(session: Session, principal: Principal, *, limit: int = 2
         .limit(limit)
     )
     return _rows(session, query)
-
-
-PAGE_SIZE = 50
-
-
-def instruction_requests(
-    session: Session, principal: Principal, *, states: list[State], page: int = 1
-) -> tuple[list[RequestRow], int]:
-    """DGFiP list: submitted-at-least-once requests in the given states, oldest clock first."""
-    condition = visible_requests(principal)
-    if states:
-        condition = condition & HabilitationRequest.state.in_(states)
-    total = session.execute(select(func.count()).select_from(HabilitationRequest).where(condition)).scalar_one()
-    query = (
-        _row_query()
-        .where(condition)
-        .order_by(HabilitationRequest.deadline_started_at.asc().nulls_last(), HabilitationRequest.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((max(page, 1) - 1) * PAGE_SIZE)
-    )
-    return _rows(session, query), total
 
 
 @dataclass(frozen=True)

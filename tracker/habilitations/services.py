@@ -29,6 +29,7 @@ from tracker.catalogue.definitions import (
 from tracker.catalogue.rules import status_after_save, submission_blockers, validate_section
 from tracker.db import utcnow
 from tracker.habilitations.changelog import changes_between
+from tracker.habilitations.deadlines import instruction_deadline
 from tracker.habilitations.models import (
     Habilitation,
     HabilitationRequest,
@@ -354,11 +355,12 @@ def apply_event(
     if Effect.START_DEADLINE in outcome.effects:
         details.update(_submission_changelog(session, request))
         request.deadline_started_at = now
+        request.deadline_at = instruction_deadline(now)
         request.first_submitted_at = request.first_submitted_at or now
         for section in request.sections:
             section.is_change_requested = False
     if Effect.STOP_DEADLINE in outcome.effects:
-        request.deadline_started_at = None
+        request.deadline_started_at = request.deadline_at = None
     if named_sections:
         for section in named_sections:
             section.is_change_requested = True

@@ -43,7 +43,6 @@ from tracker.habilitations.workflow import (
     ReasonRequired,
     RequestFacts,
     Stage,
-    State,
     WorkflowError,
     available_events,
 )
@@ -461,33 +460,6 @@ def parties(request_id: int) -> Response | tuple[str, int]:
             )
             return redirect(url_for("habilitations.detail", request_id=hab_request.id))
     return render_template("habilitations/parties.html", hab_request=hab_request, form=form), 422
-
-
-@blueprint.route("/instruction")
-@login_required
-def instruction_list() -> str:
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
-    chosen = request.args.getlist("etat")
-    states = [State(value) for value in chosen if value in {s.value for s in State}] or [
-        State.SUBMITTED,
-        State.CHANGES_REQUESTED,
-    ]
-    try:
-        page = max(int(request.args.get("page", "1")), 1)
-    except ValueError:
-        page = 1
-    rows, total = queries.instruction_requests(db.session, principal, states=states, page=page)
-    return render_template(
-        "habilitations/instruction_list.html",
-        rows=rows,
-        total=total,
-        page=page,
-        page_size=queries.PAGE_SIZE,
-        states=states,
-        all_states=list(State),
-    )
 
 
 @blueprint.route("/echeances")

@@ -21,7 +21,7 @@ def dashboard() -> Response | str:
         return redirect(url_for("accounts.login"))
     principal = current_principal()
     if principal.is_dgfip:
-        return redirect(url_for("habilitations.instruction_list"))
+        return redirect(url_for("instruction.requests"))
     requests = dashboard_requests(db.session, principal)
     expiring, expired = expiry_rows(db.session, principal, today=utcnow().date(), limit=20)
     return render_template(

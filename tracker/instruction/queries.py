@@ -1,0 +1,169 @@
+"""The instruction list: search and filters over the requests DGFiP sees, in two statements (the count
+and the page), whatever the page size."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, and_, cast, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from tracker.accounts.models import DgfipFunction, Membership, Organization, OrganizationKind, User
+from tracker.accounts.principal import Principal
+from tracker.habilitations.deadlines import DUE_SOON_DAYS
+from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection
+from tracker.habilitations.queries import visible_requests
+from tracker.habilitations.workflow import Stage, State
+from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, InstructionFilters, SortOrder
+from tracker.instruction.models import RequestAssignment
+from tracker.instruction.territories import departements_of
+
+PAGE_SIZE = 50
+# A bare number of nine digits is a SIREN, not a request number.
+REQUEST_NUMBER = re.compile(r"^(?:[dD](\d{1,9})|(\d{1,8}))$")
+HABILITATION_NUMBER = re.compile(r"^[hH](\d{1,9})$")
+SIRET = re.compile(r"^\d{14}$")
+SIREN = re.compile(r"^\d{9}$")
+
+
+@dataclass(frozen=True)
+class InstructionRow:
+    id: int
+    intitule: str
+    state: State
+    stage: Stage
+    is_reopening: bool
+    use_case: str | None
+    organization_name: str
+    organization_siret: str
+    departement_code: str | None
+    last_event_at: datetime
+    deadline_at: datetime | None
+    assigned_to: str | None
+
+    @property
+    def number(self) -> str:
+        return f"D{self.id}"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _text_condition(text: str):  # type: ignore[no-untyped-def]
+    """« D123 », « 123 » → that request; « H45 » → the request of that habilitation; 14 digits → a SIRET;
+    9 digits → a SIREN; anything else → the title, the organization's name or any text of the request."""
+    compact = re.sub(r"\s+", "", text)
+    if match := REQUEST_NUMBER.match(compact):
+        return HabilitationRequest.id == int(match.group(1) or match.group(2))
+    if match := HABILITATION_NUMBER.match(compact):
+        return exists().where(Habilitation.request_id == HabilitationRequest.id, Habilitation.id == int(match.group(1)))
+    if SIRET.match(compact):
+        return Organization.siret == compact
+    if SIREN.match(compact):
+        return Organization.siret.startswith(compact)
+    pattern = f"%{_escape_like(text.lower())}%"
+    return or_(
+        func.lower(HabilitationRequest.intitule).like(pattern, escape="\\"),
+        func.lower(Organization.name).like(pattern, escape="\\"),
+        exists().where(
+            RequestSection.request_id == HabilitationRequest.id,
+            func.lower(cast(RequestSection.data, String)).like(pattern, escape="\\"),
+        ),
+    )
+
+
+def _conditions(principal: Principal, filters: InstructionFilters, now: datetime) -> list:  # type: ignore[type-arg]
+    conditions = [visible_requests(principal), HabilitationRequest.state.in_(filters.states)]
+    if filters.text:
+        conditions.append(_text_condition(filters.text))
+    if filters.stage:
+        conditions.append(HabilitationRequest.stage == filters.stage)
+    if filters.use_case:
+        conditions.append(HabilitationRequest.use_case == filters.use_case)
+    if filters.departement:
+        conditions.append(HabilitationRequest.departement_code == filters.departement)
+    if filters.region:
+        conditions.append(HabilitationRequest.departement_code.in_(departements_of(filters.region)))
+    if filters.assigned == ASSIGNED_TO_ME:
+        conditions.append(RequestAssignment.user_id == principal.user.id)
+    elif filters.assigned == UNASSIGNED:
+        conditions.append(RequestAssignment.user_id.is_(None))
+    elif filters.assigned:
+        conditions.append(RequestAssignment.user_id == int(filters.assigned))
+    if filters.deadline is DeadlineFilter.OVERDUE:
+        conditions.append(HabilitationRequest.deadline_at <= now)
+    elif filters.deadline is DeadlineFilter.DUE_SOON:
+        conditions.append(
+            and_(
+                HabilitationRequest.deadline_at > now,
+                HabilitationRequest.deadline_at <= now + timedelta(days=DUE_SOON_DAYS),
+            )
+        )
+    return conditions
+
+
+ORDERS = {
+    SortOrder.DEADLINE: (HabilitationRequest.deadline_at.is_(None), HabilitationRequest.deadline_at),
+    SortOrder.LAST_MOVE: (HabilitationRequest.last_event_at.desc(),),
+    SortOrder.NUMBER: (HabilitationRequest.id.desc(),),
+    SortOrder.ORGANIZATION: (Organization.name,),
+}
+
+
+def search(
+    session: Session, principal: Principal, filters: InstructionFilters, *, now: datetime, page_size: int = PAGE_SIZE
+) -> tuple[list[InstructionRow], int]:
+    conditions = _conditions(principal, filters, now)
+    base = (
+        select(HabilitationRequest.id)
+        .join(Organization, Organization.id == HabilitationRequest.organization_id)
+        .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
+        .where(*conditions)
+    )
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = session.execute(
+        select(
+            HabilitationRequest.id,
+            HabilitationRequest.intitule,
+            HabilitationRequest.state,
+            HabilitationRequest.stage,
+            HabilitationRequest.is_reopening,
+            HabilitationRequest.use_case,
+            Organization.name,
+            Organization.siret,
+            HabilitationRequest.departement_code,
+            HabilitationRequest.last_event_at,
+            HabilitationRequest.deadline_at,
+            User.full_name,
+        )
+        .join(Organization, Organization.id == HabilitationRequest.organization_id)
+        .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
+        .outerjoin(User, User.id == RequestAssignment.user_id)
+        .where(*conditions)
+        .order_by(*ORDERS[filters.sort], HabilitationRequest.id)
+        .limit(page_size)
+        .offset((filters.page - 1) * page_size)
+    ).all()
+    return [InstructionRow(*row) for row in rows], total
+
+
+def instructors(session: Session) -> list[tuple[int, str]]:
+    """DGFiP users who can take a request in hand, for the « pris en charge par » filter."""
+    return [
+        (user_id, name)
+        for user_id, name in session.execute(
+            select(User.id, User.full_name)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Organization, Organization.id == Membership.organization_id)
+            .where(
+                Organization.kind == OrganizationKind.DGFIP,
+                Membership.dgfip_function == DgfipFunction.INSTRUCTEUR,
+                User.is_active.is_(True),
+            )
+            .distinct()
+            .order_by(User.full_name)
+        )
+    ]

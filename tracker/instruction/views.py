@@ -1,0 +1,70 @@
+"""DGFiP pages: the instruction list, and taking a request in hand."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from tracker.accounts.principal import current_principal
+from tracker.catalogue import IMPOT_PARTICULIER
+from tracker.db import db, utcnow
+from tracker.forms import SimpleForm
+from tracker.habilitations import queries as request_queries
+from tracker.habilitations.workflow import Stage, State, WorkflowError
+from tracker.instruction import queries, services
+from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, SortOrder, parse_filters
+from tracker.instruction.territories import REGIONS
+
+blueprint = Blueprint("instruction", __name__)
+
+
+@blueprint.route("/instruction")
+@login_required
+def requests() -> str:
+    principal = current_principal()
+    if not principal.is_dgfip:
+        abort(403)
+    use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
+    filters = parse_filters(request.args.to_dict(flat=False), use_cases=frozenset(use_cases))
+    rows, total = queries.search(db.session, principal, filters, now=utcnow())
+    return render_template(
+        "instruction/requests.html",
+        filters=filters,
+        rows=rows,
+        total=total,
+        page_size=queries.PAGE_SIZE,
+        all_states=list(State),
+        stages=list(Stage),
+        use_cases=use_cases,
+        regions=REGIONS,
+        instructors=queries.instructors(db.session),
+        deadline_filters=list(DeadlineFilter),
+        sort_orders=list(SortOrder),
+        assigned_to_me=ASSIGNED_TO_ME,
+        unassigned=UNASSIGNED,
+        now=utcnow(),
+        options=lambda members: [(member.value, member.label) for member in members],
+    )
+
+
+@blueprint.route("/demandes/<int:request_id>/prise-en-charge", methods=["POST"])
+@login_required
+def assignment(request_id: int) -> Response:
+    """« Prendre en charge » (also to take over from a colleague) or « Libérer »."""
+    principal = current_principal()
+    hab_request = request_queries.get_visible_request(db.session, principal, request_id)
+    if not SimpleForm().validate_on_submit():
+        abort(400)
+    try:
+        if request.form.get("action") == "liberer":
+            services.release(db.session, hab_request, principal=principal)
+            message = "La demande n'est plus prise en charge."
+        else:
+            services.take_over(db.session, hab_request, principal=principal)
+            message = "Vous avez pris la demande en charge."
+    except WorkflowError as error:
+        db.session.rollback()
+        abort(error.http_status)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("habilitations.detail", request_id=hab_request.id))
