@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from tracker.accounts.models import DgfipFunction, Membership, Organization, OrganizationKind, User
+from tracker.accounts.queries import dgfip_instructors, member_emails
 from tracker.audit import services as audit
 from tracker.db import utcnow
 from tracker.habilitations.models import (
@@ -56,35 +56,6 @@ def threshold_for(days_left: int) -> int | None:
 class RemindReport:
     expired: list[str] = field(default_factory=list)
     reminders: int = 0
-
-
-def _emails_of(session: Session, organization_ids: set[int | None]) -> list[str]:
-    return list(
-        session.execute(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.organization_id.in_(organization_ids - {None}), User.is_active.is_(True))
-            .distinct()
-            .order_by(User.email)
-        ).scalars()
-    )
-
-
-def _dgfip_instructors(session: Session) -> list[str]:
-    return list(
-        session.execute(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .join(Organization, Organization.id == Membership.organization_id)
-            .where(
-                Organization.kind == OrganizationKind.DGFIP,
-                Membership.dgfip_function == DgfipFunction.INSTRUCTEUR,
-                User.is_active.is_(True),
-            )
-            .distinct()
-            .order_by(User.email)
-        ).scalars()
-    )
 
 
 def _candidates(session: Session, states: set[HabilitationState], until: date) -> list[Habilitation]:
@@ -140,9 +111,9 @@ def expire_lapsed(session: Session, today: date) -> list[Habilitation]:
             object_id=habilitation.id,
             details={"request": request.number, "reason": reason},
         )
-        instructors = _dgfip_instructors(session) if instructors is None else instructors
+        instructors = [u.email for u in dgfip_instructors(session)] if instructors is None else instructors
         owners = {request.organization_id, *(organization_playing(request, expiry.owner) for expiry, _day in lapsed)}
-        for email in [*_emails_of(session, owners), *instructors]:
+        for email in [*member_emails(session, owners), *instructors]:
             queue_email(
                 session,
                 "habilitation_expired",
@@ -180,7 +151,7 @@ def send_reminders(session: Session, today: date) -> int:
                     )
             except IntegrityError:
                 continue  # already sent by an earlier run (or a concurrent one)
-            for email in _emails_of(session, {request.organization_id, organization_playing(request, expiry.owner)}):
+            for email in member_emails(session, {request.organization_id, organization_playing(request, expiry.owner)}):
                 queue_email(
                     session,
                     "expiry_reminder",

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.accounts.models import Membership, User
 from tracker.accounts.principal import Principal
+from tracker.accounts.queries import member_emails
 from tracker.attestations import services as attestations
 from tracker.attestations.models import Attestation
 from tracker.audit import services as audit
@@ -711,14 +712,7 @@ def _tell(
     session: Session, request: HabilitationRequest, organization_ids: set[int | None], template: str, **context: Any
 ) -> None:
     """One email per active member of the given organizations, through the outbox."""
-    emails = session.execute(
-        select(User.email)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.organization_id.in_(organization_ids - {None}), User.is_active.is_(True))
-        .distinct()
-        .order_by(User.email)
-    ).scalars()
-    for email in emails:
+    for email in member_emails(session, organization_ids):
         queue_email(session, template, email, habilitation_request_id=request.id, hab_request=request, **context)
 
 

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from tracker.accounts.models import DgfipFunction, Membership, Organization, OrganizationKind, User
+from tracker.accounts.models import Organization, User
 from tracker.accounts.principal import Principal
+from tracker.accounts.queries import dgfip_instructors
 from tracker.habilitations.deadlines import DUE_SOON_DAYS
 from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection
 from tracker.habilitations.queries import visible_requests
@@ -152,18 +153,4 @@ def search(
 
 def instructors(session: Session) -> list[tuple[int, str]]:
     """DGFiP users who can take a request in hand, for the « pris en charge par » filter."""
-    return [
-        (user_id, name)
-        for user_id, name in session.execute(
-            select(User.id, User.full_name)
-            .join(Membership, Membership.user_id == User.id)
-            .join(Organization, Organization.id == Membership.organization_id)
-            .where(
-                Organization.kind == OrganizationKind.DGFIP,
-                Membership.dgfip_function == DgfipFunction.INSTRUCTEUR,
-                User.is_active.is_(True),
-            )
-            .distinct()
-            .order_by(User.full_name)
-        )
-    ]
+    return [(user.id, user.full_name) for user in dgfip_instructors(session)]
