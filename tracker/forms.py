@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
+
+# An id or a page number from a URL or a form: ASCII digits only (str.isdigit() also accepts « ² »), and
+# short enough for any database integer.
+SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def attach_error(form: FlaskForm, field_name: str | None, message: str) -> None:

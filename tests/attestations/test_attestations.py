@@ -330,3 +330,48 @@ def test_saving_the_same_content_keeps_the_attestation(
     )
     assert response.status_code == 302
     assert session.execute(select(Attestation)).scalar_one().is_valid
+
+
+def test_replacing_a_party_invalidates_what_it_signed(client: FlaskClient, session: Session, cast: Cast) -> None:
+    from factories import make_organization, make_user
+
+    from tracker.accounts.models import OrganizationKind
+    from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
+
+    request = new_request(session, cast)
+    make_submittable(session, request, cast)
+    other = make_organization(session, OrganizationKind.EDITEUR)
+    make_user(session, other)
+    designate_parties(
+        session,
+        request,
+        principal=cast.principal(Actor.COLLECTIVITE),
+        editeur=PartyContact(other.siret),
+        hosting=Hosting.THIRD_PARTY,
+        hebergeur=PartyContact(request.hebergeur.siret),  # type: ignore[union-attr]
+        expected_version=None,
+    )
+    valid = {a.kind: a.is_valid for a in request.attestations}
+    assert valid == {"cadre_juridique": True, "rgpd": True, "modalites": False, "hebergement": True}
+    assert "n'est pas signée" in " ".join(services.facts_for(request).submission_blockers)
+
+
+def test_after_a_cancelled_update_the_restored_attestation_is_the_current_one(session: Session, cast: Cast) -> None:
+    from tracker.attestations.services import current_attestation
+
+    collectivite = cast.principal(Actor.COLLECTIVITE)
+    request = new_request(session, cast)
+    make_submittable(session, request, cast)
+    services.apply_event(session, request, Event.SUBMIT, principal=collectivite)
+    services.apply_event(session, request, Event.APPROVE, principal=cast.principal(Actor.INSTRUCTEUR))
+    approved = current_attestation(request, "cadre_juridique")
+    services.apply_event(session, request, Event.REOPEN, principal=collectivite)
+    projet = complete_data(IMPOT_PARTICULIER.section("projet"), variant="(mise à jour)")
+    services.save_section(session, request, "projet", projet, principal=collectivite, expected_version=None)
+    make_submittable(session, request, cast)  # signs a second attestation over the new content
+    services.apply_event(session, request, Event.CANCEL_REOPENING, principal=collectivite)
+    assert current_attestation(request, "cadre_juridique") is approved and approved.is_valid  # type: ignore[union-attr]
+    # The next edit invalidates it (and only valid ones are ever current).
+    services.apply_event(session, request, Event.REOPEN, principal=collectivite)
+    services.save_section(session, request, "projet", projet, principal=collectivite, expected_version=None)
+    assert not any(a.is_valid for a in request.attestations if a.kind == "cadre_juridique")

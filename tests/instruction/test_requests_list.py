@@ -264,3 +264,13 @@ def test_taking_over_and_releasing_leave_the_request_version_alone(
     reloaded = session.get(HabilitationRequest, request.id)
     assert reloaded.assignment is None and reloaded.version == version
     assert services.facts_for(reloaded).state is State.SUBMITTED
+
+
+@pytest.mark.parametrize(
+    "query", ["page=²", "pris_en_charge=²", "pris_en_charge=999999999999999999999999999999", "page=99999999999"]
+)
+def test_odd_numbers_in_the_url_are_ignored_not_a_500(
+    client: FlaskClient, session: Session, world: dict, query: str
+) -> None:
+    login(client, session, world["casts"]["gironde"].instructeur)
+    assert client.get(f"/instruction?{query}").status_code == 200

@@ -238,3 +238,35 @@ def test_the_editeur_sandbox_never_moves_to_production_itself(
     with pytest.raises(services.WorkflowError):
         services.apply_event(session, request, Event.START_PRODUCTION, principal=editeur)
     assert Event.REOPEN in available_events(facts, Actor.COLLECTIVITE), "it may still update its habilitation"
+
+
+@pytest.mark.parametrize("product_id", [None, "", "²", "abc", "99999999999999999999"])
+def test_a_missing_or_odd_product_is_said_next_to_the_field(
+    client: FlaskClient, session: Session, dpo: User, product_id: str | None
+) -> None:
+    login(client, session, dpo)
+    data = {"use_case": "cantine_scolaire", "path": "avec_editeur"}
+    if product_id is not None:
+        data["product_id"] = product_id
+    response = client.post("/demandes/nouvelle", data=data)
+    assert response.status_code == 422
+    assert "Choisissez un logiciel de la liste." in _body(response)
+
+
+def test_the_editeur_of_its_own_sandbox_cannot_hand_it_to_another_editeur(
+    client: FlaskClient, session: Session, editeur_user: User
+) -> None:
+    editeur = principal_for(editeur_user)
+    product = SoftwareProduct(editeur_id=editeur.organization.id, name="Cantine+", version="4.2")
+    session.add(product)
+    request = services.create_request(session, principal=editeur, use_case="cantine_scolaire", product=product)
+    other = make_organization(session, OrganizationKind.EDITEUR)
+    make_user(session, other)
+    session.commit()
+    login(client, session, editeur_user)
+    response = client.post(
+        f"/demandes/{request.id}/parties",
+        data={"version": str(request.version), "editeur_siret": other.siret, "hosting": "editeur"},
+    )
+    assert response.status_code == 422
+    assert "l&#39;éditeur ne peut pas changer" in _body(response)

@@ -62,9 +62,11 @@ def covered_content(
 
 
 def current_attestation(request: HabilitationRequest, kind: str) -> Attestation | None:
-    """The latest attestation of this kind on the request, valid or not."""
+    """The valid attestation of this kind (after a cancelled update it may be older than an invalidated
+    one), else the latest one."""
     of_kind = [a for a in request.attestations if a.kind == kind]
-    return of_kind[-1] if of_kind else None
+    valid = [a for a in of_kind if a.is_valid]
+    return (valid or of_kind or [None])[-1]
 
 
 def record(
@@ -114,12 +116,13 @@ def invalidate(
         if section is not None and section.status is SectionStatus.ATTESTED:
             section.status = SectionStatus.COMPLETE
             section.attested_sha256 = section.attested_at = section.attested_by_id = None
-    attestation = current_attestation(request, definition.key)
-    if attestation is None or not attestation.is_valid:
-        return None
-    attestation.invalidated_at = now
-    attestation.invalidation_reason = reason
-    return attestation
+    invalidated = None
+    for attestation in request.attestations:
+        if attestation.kind == definition.key and attestation.is_valid:
+            attestation.invalidated_at = now
+            attestation.invalidation_reason = reason
+            invalidated = attestation
+    return invalidated
 
 
 def restore(request: HabilitationRequest, valid_ids: Iterable[int], stages: frozenset[Stage], now: datetime) -> None:

@@ -113,6 +113,11 @@ class HabilitationRequest(Base):
         return self.editeur_sandbox_habilitation_id is not None
 
     @property
+    def has_fixed_product(self) -> bool:
+        """Created for a software product (by its éditeur, or « avec éditeur »): the product never changes."""
+        return self.is_direct_production or self.is_editeur_sandbox
+
+    @property
     def is_editeur_sandbox(self) -> bool:
         """The éditeur applies for its own software product."""
         return self.software_product_id is not None and self.organization_id == self.editeur_id

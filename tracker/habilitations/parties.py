@@ -20,9 +20,11 @@ from tracker.habilitations.services import (
     InvalidInput,
     audit_request,
     flush_checking_version,
+    invalidate_attestations_of,
     prefill_section,
     require_collectivite_while_editable,
 )
+from tracker.habilitations.workflow import Actor
 from tracker.products.services import ProductError, find_or_declare
 
 
@@ -157,14 +159,22 @@ def designate_parties(
         only="Seule la collectivité désigne son éditeur et son hébergeur.",
         locked="Les parties ne peuvent plus changer : la demande n'est pas modifiable.",
     )
-    if request.is_direct_production and request.editeur and normalize_siret(editeur.siret) != request.editeur.siret:
+    changes_editeur = request.editeur is None or normalize_siret(editeur.siret) != request.editeur.siret
+    if changes_editeur and request.is_direct_production:
         raise PartyError(
             "Cette demande porte sur un logiciel déjà habilité en bac à sable : l'éditeur ne peut pas changer.",
             party="editeur",
             field="siret",
         )
+    if changes_editeur and request.is_editeur_sandbox:
+        raise PartyError(
+            "Cette demande est celle de l'éditeur pour son propre logiciel : l'éditeur ne peut pas changer.",
+            party="editeur",
+            field="siret",
+        )
+    previous = {Actor.EDITEUR: request.editeur_id, Actor.HEBERGEUR: request.hebergeur_id}
     chosen_editeur = _party(session, request, principal, editeur, kind=OrganizationKind.EDITEUR, party="editeur")
-    if not request.is_direct_production and (product_name or product_version):
+    if not request.has_fixed_product and (product_name or product_version):
         try:
             request.software_product = find_or_declare(
                 session, chosen_editeur, product_name, product_version, declared_by=principal
@@ -191,6 +201,16 @@ def designate_parties(
         request.hebergeur = _party(
             session, request, principal, hebergeur, kind=OrganizationKind.HEBERGEUR, party="hebergeur"
         )
+    now_playing = {Actor.EDITEUR: request.editeur.id, Actor.HEBERGEUR: request.hebergeur.id}
+    for party, organization_id in previous.items():
+        if organization_id is not None and now_playing[party] != organization_id:
+            invalidate_attestations_of(
+                session,
+                request,
+                party,
+                principal,
+                reason=f"{party.label} remplacé par la collectivité : ses attestations sont à signer par le nouveau.",
+            )
     request.last_event_at = utcnow()  # bumps the version: forms read before this are now stale
     flush_checking_version(session)
     audit_request(

@@ -682,6 +682,15 @@ def _label(request: HabilitationRequest, section_key: str) -> str:
     return api_definition(request).section(section_key).label
 
 
+def invalidate_attestations_of(
+    session: Session, request: HabilitationRequest, party: Actor, principal: Principal, *, reason: str
+) -> None:
+    """The organization playing ``party`` is replaced: what it signed no longer speaks for the request."""
+    for definition in api_definition(request).attestations:
+        if definition.owner is party:
+            _invalidate_attestation(session, request, definition.sections[0], principal, reason=reason)
+
+
 def _invalidate_attestation(
     session: Session,
     request: HabilitationRequest,

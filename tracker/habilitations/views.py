@@ -19,7 +19,7 @@ from tracker.documents import queries as document_queries
 from tracker.documents import services as document_services
 from tracker.documents.services import Upload
 from tracker.documents.views import current_storage
-from tracker.forms import attach_error
+from tracker.forms import SMALL_NUMBER, attach_error
 from tracker.habilitations import queries, services
 from tracker.habilitations.changelog import display_value
 from tracker.habilitations.forms import (
@@ -150,7 +150,8 @@ def _create_from(form: CreateRequestForm, principal: Principal) -> HabilitationR
     wants_product = principal.actor is Actor.EDITEUR or form.path.data == WITH_EDITEUR_PATH
     if not wants_product:
         return services.create_request(db.session, principal=principal, use_case=form.use_case.data)
-    product = db.session.get(SoftwareProduct, int(form.product_id.data)) if form.product_id.data.isdigit() else None
+    product_id = form.product_id.data or ""
+    product = db.session.get(SoftwareProduct, int(product_id)) if SMALL_NUMBER.fullmatch(product_id) else None
     if product is None:
         raise ProductError("Choisissez un logiciel de la liste.", field="product_id")
     if principal.actor is Actor.EDITEUR:
@@ -421,9 +422,9 @@ def parties(request_id: int) -> Response | tuple[str, int]:
             current["product_version"] = hab_request.software_product.version
         if hosting_of(hab_request) is Hosting.THIRD_PARTY:
             current["hebergeur_siret"] = hab_request.hebergeur.siret  # type: ignore[union-attr]
-        form = PartiesForm(formdata=None, data=current, names_product=not hab_request.is_direct_production)
+        form = PartiesForm(formdata=None, data=current, names_product=not hab_request.has_fixed_product)
         return render_template("habilitations/parties.html", hab_request=hab_request, form=form), 200
-    form = PartiesForm(names_product=not hab_request.is_direct_production)
+    form = PartiesForm(names_product=not hab_request.has_fixed_product)
     if form.validate_on_submit():
         hosting = Hosting(form.hosting.data)
         try:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tracker.forms import SMALL_NUMBER
 from tracker.habilitations.workflow import Stage, State
 from tracker.instruction.territories import REGION_OF_DEPARTEMENT, REGIONS
 
@@ -109,8 +110,8 @@ def parse_filters(args: Mapping[str, Sequence[str]], *, use_cases: frozenset[str
         use_case=_one(args, "cas") if _one(args, "cas") in use_cases else None,
         departement=departement if departement in REGION_OF_DEPARTEMENT else None,
         region=_one(args, "region") if _one(args, "region") in REGIONS else None,
-        assigned=assigned if assigned in (ASSIGNED_TO_ME, UNASSIGNED) or assigned.isdigit() else None,
+        assigned=assigned if assigned in (ASSIGNED_TO_ME, UNASSIGNED) or SMALL_NUMBER.fullmatch(assigned) else None,
         deadline=_enum(DeadlineFilter, _one(args, "delai")),
         sort=_enum(SortOrder, _one(args, "tri")) or SortOrder.DEADLINE,
-        page=max(int(page), 1) if page.isdigit() and len(page) < 7 else 1,
+        page=max(int(page), 1) if SMALL_NUMBER.fullmatch(page) else 1,
     )
