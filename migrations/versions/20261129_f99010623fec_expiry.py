@@ -20,6 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "expiry_reminders",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
         sa.Column("habilitation_id", sa.Integer(), nullable=False),
         sa.Column("date_key", sa.String(length=64), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
@@ -31,13 +32,19 @@ def upgrade() -> None:
             name=op.f("fk_expiry_reminders_habilitation_id_habilitations"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["habilitation_requests.id"],
+            name=op.f("fk_expiry_reminders_request_id_habilitation_requests"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_expiry_reminders")),
         sa.UniqueConstraint(
-            "habilitation_id",
+            "request_id",
             "date_key",
             "due_on",
             "days_before",
-            name=op.f("uq_expiry_reminders_habilitation_id_date_key_due_on_days_before"),
+            name=op.f("uq_expiry_reminders_request_id_date_key_due_on_days_before"),
         ),
     )
     with op.batch_alter_table("habilitations", schema=None) as batch_op:

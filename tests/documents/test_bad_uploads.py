@@ -37,6 +37,7 @@ from documents.test_inspection import (
     pdf_bytes,
     xlsx,
 )
+from tracker.audit.models import AuditEntry
 from tracker.documents.models import Document
 from tracker.documents.storage import LocalStorage
 from tracker.habilitations.models import HabilitationRequest
@@ -157,6 +158,8 @@ def test_a_bad_pdf_is_refused_and_leaves_nothing(
     assert session.scalar(select(func.count()).select_from(Document)) == 0
     assert _stored(storage) == before
     assert _spooled() == []
+    refusal = session.execute(select(AuditEntry).where(AuditEntry.action == "document.refused")).scalar_one()
+    assert (refusal.details["field"], refusal.details["reason"]) == ("cadre_juridique_documents", message)
 
 
 @pytest.mark.parametrize("case", list(SHEET_CASES), ids=str)

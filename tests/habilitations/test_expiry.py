@@ -224,3 +224,30 @@ def test_renewing_with_new_dates_brings_the_habilitation_back(
     assert renewed.state is HabilitationState.ACTIVE
     assert (renewed.expires_on or TODAY) > TODAY + timedelta(days=90), "no longer expiring"
     assert expired.state is HabilitationState.EXPIRED, "the lapsed one stays in the history as it was"
+
+
+def test_an_update_approved_with_the_same_date_does_not_send_the_reminder_again(
+    session: Session, cast: Cast, production: HabilitationRequest
+) -> None:
+    day = HOMOLOGATION_ENDS - timedelta(days=30)
+    assert expiry.run(session, day).reminders == 1
+    collectivite = cast.principal(Actor.COLLECTIVITE)
+    services.apply_event(session, production, Event.REOPEN, principal=collectivite)
+    volumetrie = {"volumetrie_appels_par_minute": "200", "volumetrie_justification": "Rentrée scolaire."}
+    services.save_section(session, production, "volumetrie", volumetrie, principal=collectivite, expected_version=None)
+    make_submittable(session, production, cast)
+    services.apply_event(session, production, Event.SUBMIT, principal=collectivite)
+    services.apply_event(session, production, Event.APPROVE, principal=cast.principal(Actor.INSTRUCTEUR))
+    assert _production_habilitation(production).expires_on == HOMOLOGATION_ENDS
+    assert expiry.run(session, day).reminders == 0
+
+
+def test_two_overlapping_runs_expire_once(session: Session, production: HabilitationRequest) -> None:
+    day = HOMOLOGATION_ENDS + timedelta(days=1)
+    first = expiry.run(session, day)
+    second = expiry.run(session, day)
+    assert (len(first.expired), len(second.expired)) == (1, 0)
+    notices = session.scalar(
+        select(func.count()).select_from(TimelineEntry).where(TimelineEntry.notice == expiry.EXPIRED_NOTICE)
+    )
+    assert notices == 1

@@ -147,6 +147,19 @@ def save_section_with_documents(
                 )
             except DocumentRejected as rejection:
                 refused.setdefault(field.key, []).append(f"« {display_name(upload.filename)} » : {rejection.message}")
+                # A security event (SECURITY §G): what was refused, by whom, why; never the file itself.
+                requests.audit_request(
+                    session,
+                    principal,
+                    request,
+                    "document.refused",
+                    {
+                        "section": key,
+                        "field": field.key,
+                        "name": display_name(upload.filename),
+                        "reason": rejection.message,
+                    },
+                )
             else:
                 kept.append(document.reference())
         if kept:

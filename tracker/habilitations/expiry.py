@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -83,9 +83,16 @@ def expire_lapsed(session: Session, today: date) -> list[Habilitation]:
         lapsed = [(expiry, day) for expiry, day in habilitation_dates(habilitation) if day < today]
         reason = " ; ".join(f"{expiry.label} : échéance du {day:%d/%m/%Y} dépassée" for expiry, day in lapsed) + "."
         now = utcnow()
-        habilitation.state = HabilitationState.EXPIRED
-        habilitation.ended_at = now
-        habilitation.end_reason = reason
+        # Conditional, so that two overlapping runs cannot both expire it (and write and send twice).
+        claimed = session.execute(
+            update(Habilitation)
+            .where(Habilitation.id == habilitation.id, Habilitation.state == HabilitationState.ACTIVE)
+            .values(state=HabilitationState.EXPIRED, ended_at=now, end_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            continue
+        session.refresh(habilitation)
         session.add(
             TimelineEntry(
                 request_id=request.id,
@@ -142,6 +149,7 @@ def send_reminders(session: Session, today: date) -> int:
                 with session.begin_nested():
                     session.add(
                         ExpiryReminder(
+                            request_id=habilitation.request_id,
                             habilitation_id=habilitation.id,
                             date_key=expiry.key,
                             due_on=day,

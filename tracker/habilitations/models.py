@@ -202,16 +202,18 @@ class TimelineEntry(Base):
 
 
 class ExpiryReminder(Base):
-    """A reminder sent about one date of one habilitation at one threshold: its unique key is what makes
-    ``tracker remind`` safe to run at any frequency."""
+    """A reminder sent about one date of a request at one threshold: its unique key is what makes
+    ``tracker remind`` safe to run at any frequency. Keyed on the request, not the habilitation: an
+    update approved with the same date must not send the same reminder again."""
 
     __tablename__ = "expiry_reminders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("habilitation_requests.id", ondelete="CASCADE"))
     habilitation_id: Mapped[int] = mapped_column(ForeignKey("habilitations.id", ondelete="CASCADE"))
     date_key: Mapped[str] = mapped_column(String(64))
     due_on: Mapped[date] = mapped_column(Date)
     days_before: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (UniqueConstraint("habilitation_id", "date_key", "due_on", "days_before"),)
+    __table_args__ = (UniqueConstraint("request_id", "date_key", "due_on", "days_before"),)
