@@ -231,3 +231,17 @@ def test_new_kinds_read_well_in_changelogs() -> None:
     assert display_value(DONNEES.field("scope_justifications"), {"dgfip_aft": "Quartier."}) == (
         "Adresse déclarée au 1er janvier : Quartier."
     )
+
+
+def test_unknown_scope_keys_are_refused_even_for_a_specific_requirement() -> None:
+    ticked = {"specific_requirements": True, "specific_requirements_document": SHEET, "scopes": ["dgfip_inconnu"]}
+    assert validate_section(DONNEES, ticked, CANTINE) == {"scopes": "Donnée inconnue : dgfip_inconnu."}
+    forged = {"scopes": ["dgfip_annee_n_moins_1"], "scope_justifications": {"dgfip_inconnu": "x"}}
+    assert "scope_justifications" in validate_section(DONNEES, forged, CANTINE)
+
+
+def test_justifications_of_unticked_scopes_are_not_kept() -> None:
+    [normalize] = DONNEES.normalizers
+    data = {"scopes": ["dgfip_aft"], "scope_justifications": {"dgfip_aft": "Quartier.", "dgfip_rbg": "Barème."}}
+    assert normalize(data) == {"scopes": ["dgfip_aft"], "scope_justifications": {"dgfip_aft": "Quartier."}}
+    assert normalize({"scopes": [], "scope_justifications": {"dgfip_rbg": "x"}}) == {"scopes": []}

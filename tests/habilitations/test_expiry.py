@@ -251,3 +251,50 @@ def test_two_overlapping_runs_expire_once(session: Session, production: Habilita
         select(func.count()).select_from(TimelineEntry).where(TimelineEntry.notice == expiry.EXPIRED_NOTICE)
     )
     assert notices == 1
+
+
+def test_a_lapsed_certificate_is_renewed_by_the_hebergeur_in_a_production_update(session: Session, cast: Cast) -> None:
+    production = _approved_production(session, cast, TODAY + timedelta(days=5 * 365))
+    habilitation = _production_habilitation(production)
+    hds = next(
+        day for expiry_date, day in services.habilitation_dates(habilitation) if expiry_date.key == "certification_hds"
+    )
+    assert expiry.run(session, hds + timedelta(days=1)).expired == [habilitation.number]
+    hebergement = IMPOT_PARTICULIER.section("hebergement")
+    assert not services.section_is_editable(production, hebergement), "read-only in the production stage"
+
+    services.apply_event(session, production, Event.REOPEN, principal=cast.principal(Actor.COLLECTIVITE))
+    assert services.section_is_editable(production, hebergement), "open while the production is updated"
+    hosting = dict(production.section(Stage.SANDBOX, "hebergement").data)  # type: ignore[union-attr]
+    hosting["hds_date_expiration"] = (TODAY + timedelta(days=3 * 365)).isoformat()
+    hebergeur = cast.principal(Actor.HEBERGEUR)
+    services.save_section(session, production, "hebergement", hosting, principal=hebergeur, expected_version=None)
+    assert services.can_sign(production, IMPOT_PARTICULIER.attestation("hebergement"), hebergeur)
+    make_submittable(session, production, cast)
+    services.apply_event(session, production, Event.SUBMIT, principal=cast.principal(Actor.COLLECTIVITE))
+    services.apply_event(session, production, Event.APPROVE, principal=cast.principal(Actor.INSTRUCTEUR))
+    renewed = _production_habilitation(production)
+    assert renewed.state is HabilitationState.ACTIVE
+    assert all(day > hds for _expiry, day in services.habilitation_dates(renewed))
+
+
+def test_a_date_that_has_passed_since_the_section_was_saved_blocks_signing_and_submission(
+    session: Session, cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = build(session, cast, Situation.PRODUCTION_DRAFT)
+    services.save_section(
+        session,
+        request,
+        "homologation",
+        _homologation(TODAY + timedelta(days=10)),
+        principal=cast.principal(Actor.COLLECTIVITE),
+        expected_version=None,
+    )
+    later = utcnow() + timedelta(days=20)
+    monkeypatch.setattr(services, "utcnow", lambda: later)  # time moves; the homologation has ended
+
+    with pytest.raises(services.TransitionNotAllowed) as refused:
+        make_submittable(session, request, cast)
+    assert "L'homologation a pris fin" in " ".join(refused.value.problems)
+    blockers = services.facts_for(request).submission_blockers
+    assert any(b.startswith("La section « L'homologation de sécurité » n'est plus valide") for b in blockers)

@@ -16,7 +16,7 @@ from tracker.accounts.models import OrganizationKind, User
 from tracker.accounts.principal import Principal
 from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest, HabilitationState
-from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State, available_events
+from tracker.habilitations.workflow import Actor, Event, GuardFailed, SectionStatus, Stage, State, available_events
 from tracker.products.models import SoftwareProduct
 
 
@@ -270,3 +270,36 @@ def test_the_editeur_of_its_own_sandbox_cannot_hand_it_to_another_editeur(
     )
     assert response.status_code == 422
     assert "l&#39;éditeur ne peut pas changer" in _body(response)
+
+
+def test_the_products_current_sandbox_habilitation_is_what_counts(
+    session: Session, editeur_user: User, dpo: User, instructeur: Principal
+) -> None:
+    """The éditeur updates its sandbox after the request was created: the new habilitation counts. Once
+    revoked, no « avec éditeur » production request can be submitted nor approved."""
+    editeur = principal_for(editeur_user)
+    product = SoftwareProduct(editeur_id=editeur.organization.id, name="Cantine+", version="4.2")
+    session.add(product)
+    sandbox = _sandbox_for(session, editeur, product, instructeur)
+    collectivite = principal_for(dpo)
+    request = services.create_request(
+        session, principal=collectivite, use_case="cantine_scolaire", product=product, direct_production=True
+    )
+    request.hebergeur = editeur.organization  # the éditeur hosts
+    # The éditeur updates its own sandbox habilitation: H1 obsolete, H2 active.
+    services.apply_event(session, sandbox, Event.REOPEN, principal=editeur)
+    projet = {**sandbox.section(Stage.SANDBOX, "projet").data, "description": "Nouvelle version du module."}  # type: ignore[union-attr]
+    services.save_section(session, sandbox, "projet", projet, principal=editeur, expected_version=None)
+    from habilitations.builders import sign_ready_attestations
+
+    sign_ready_attestations(session, sandbox, [editeur])
+    services.apply_event(session, sandbox, Event.SUBMIT, principal=editeur)
+    services.apply_event(session, sandbox, Event.APPROVE, principal=instructeur)
+    assert services.facts_for(request).has_active_editeur_sandbox_habilitation
+
+    fill_every_section(session, request, {Actor.COLLECTIVITE: collectivite, Actor.EDITEUR: editeur})
+    services.accept_cgu(session, request, principal=collectivite, expected_version=None)
+    services.apply_event(session, sandbox, Event.REVOKE, principal=instructeur, reason="Faille du logiciel.")
+    with pytest.raises(GuardFailed) as refused:
+        services.apply_event(session, request, Event.SUBMIT, principal=collectivite)
+    assert "L'habilitation bac à sable de l'éditeur pour ce logiciel n'est pas active." in refused.value.problems

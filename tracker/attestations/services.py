@@ -16,7 +16,7 @@ from tracker.attestations.models import Attestation
 from tracker.catalogue.definitions import AttestationDefinition, FieldKind, SectionDefinition
 from tracker.catalogue.rules import content_sha256
 from tracker.habilitations.models import HabilitationRequest
-from tracker.habilitations.workflow import SectionStatus, Stage
+from tracker.habilitations.workflow import SectionStatus
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,12 @@ def invalidate(
     return invalidated
 
 
-def restore(request: HabilitationRequest, valid_ids: Iterable[int], stages: frozenset[Stage], now: datetime) -> None:
-    """Back to an habilitation's content: the attestations it held are valid again, later ones not."""
+def restore(request: HabilitationRequest, valid_ids: Iterable[int], kinds: set[str], now: datetime) -> None:
+    """Back to an habilitation's content: of the given kinds, the attestations it held are valid again,
+    later ones not."""
     kept = set(valid_ids)
     for attestation in request.attestations:
-        if attestation.stage not in stages:
+        if attestation.kind not in kinds:
             continue
         if attestation.id in kept:
             attestation.invalidated_at = None

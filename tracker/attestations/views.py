@@ -70,7 +70,7 @@ def sign(request_id: int, kind: str) -> Response | tuple[str, int]:
         if error.http_status == 403:
             abort(403)
         hab_request = queries.get_visible_request(db.session, principal, request_id)
-        attach_error(form, None, error.message)
+        attach_error(form, None, " ".join((error.message, *error.problems)))
         form.version.data = str(hab_request.version)
         return _render(hab_request, kind, form, error.http_status)
     db.session.commit()

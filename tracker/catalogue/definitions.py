@@ -81,6 +81,8 @@ class SectionDefinition:
     fields: tuple[FieldDefinition, ...]
     description: str = ""
     checks: tuple[CrossFieldCheck, ...] = ()
+    # Applied to submitted content before it is stored (e.g. drop what no longer applies).
+    normalizers: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = ()
 
     def field(self, key: str) -> FieldDefinition:
         return next(f for f in self.fields if f.key == key)

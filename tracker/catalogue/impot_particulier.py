@@ -416,6 +416,14 @@ def _scopes_follow_rules(data: Mapping[str, Any], context: ValidationContext) ->
     return errors
 
 
+def _justifications_of_chosen_scopes(data: dict[str, Any]) -> dict[str, Any]:
+    """Only chosen items are justified: a text left for an unticked one is not kept."""
+    chosen = set(data.get("scopes") or [])
+    kept = {key: text for key, text in (data.get("scope_justifications") or {}).items() if key in chosen}
+    rest = {key: value for key, value in data.items() if key != "scope_justifications"}
+    return {**rest, "scope_justifications": kept} if kept else rest
+
+
 DONNEES = SectionDefinition(
     key="donnees",
     label="Les données",
@@ -445,6 +453,7 @@ DONNEES = SectionDefinition(
         ),
     ),
     checks=(_scopes_follow_rules,),
+    normalizers=(_justifications_of_chosen_scopes,),
 )
 
 CERTIFICATIONS = (

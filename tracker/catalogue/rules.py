@@ -17,6 +17,7 @@ from tracker.catalogue.definitions import (
     SectionDefinition,
     ValidationContext,
 )
+from tracker.catalogue.scopes import SCOPES_BY_KEY
 from tracker.habilitations.workflow import SectionStatus, Stage
 
 REQUIRED = "Ce champ est obligatoire."
@@ -85,15 +86,20 @@ def _documents_error(definition: FieldDefinition, value: Any) -> str | None:
 
 
 def _scopes_error(_definition: FieldDefinition, value: Any) -> str | None:
-    # The rules between data items need the creation date: the section's checks apply them.
+    # The rules between data items need the creation date: the section's checks apply them. Unknown keys
+    # are refused here, so also on the « besoin spécifique » path where the rules do not apply.
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         return "Choisissez parmi les données proposées."
+    if unknown := set(value) - SCOPES_BY_KEY.keys():
+        return f"Donnée inconnue : {', '.join(sorted(unknown))}."
     return None
 
 
 def _justifications_error(_definition: FieldDefinition, value: Any) -> str | None:
     if not isinstance(value, dict) or not all(isinstance(text, str) for text in value.values()):
         return "Justifications illisibles : saisissez-les à nouveau."
+    if set(value) - SCOPES_BY_KEY.keys():
+        return "Justification d'une donnée inconnue : saisissez-les à nouveau."
     if any(len(text) > JUSTIFICATION_MAX_LENGTH for text in value.values()):
         return f"{JUSTIFICATION_MAX_LENGTH} caractères au maximum par justification."
     return None

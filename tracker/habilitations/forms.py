@@ -240,6 +240,8 @@ def form_to_data(form: VersionedForm, definition: SectionDefinition) -> dict[str
             value = value.strip()
         if not is_empty(value):
             data[field_definition.key] = value
+    for normalize in definition.normalizers:
+        data = normalize(data)
     return data
 
 

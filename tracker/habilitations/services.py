@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.accounts.models import Membership, User
@@ -55,6 +55,7 @@ from tracker.habilitations.workflow import (
 )
 from tracker.notify.services import queue_email
 from tracker.products.models import SoftwareProduct
+from tracker.products.queries import sandbox_habilitation_of
 
 
 class StaleRequest(WorkflowError):
@@ -80,12 +81,25 @@ def _snapshot_key(stage: Stage, key: str) -> str:
     return f"{stage.value}/{key}"
 
 
-def form_stages(request: HabilitationRequest) -> frozenset[Stage]:
-    """The stages whose sections the current form fills: the request's stage, and for a production
-    request « avec éditeur » the sandbox sections too (it has no sandbox stage of its own)."""
-    if request.is_direct_production:
-        return frozenset(Stage)
-    return frozenset({request.stage})
+def definitions_in_form(request: HabilitationRequest) -> tuple[SectionDefinition, ...]:
+    """The sections of the current form, in order (those open to their owners while the request is
+    editable, those DGFiP may name in a request for changes): the current stage's; for a production
+    request « avec éditeur » the sandbox ones too (it has no sandbox stage of its own); and when a
+    production habilitation is being updated, the sandbox sections holding a date past which it lapses
+    (the hébergeur's certificates), so that renewing them does not mean going back to the sandbox."""
+    api = api_definition(request)
+    stages = frozenset(Stage) if request.is_direct_production else frozenset({request.stage})
+    renewable = (
+        {expiry.section for expiry in api.expiry_dates}
+        if request.stage is Stage.PRODUCTION and request.is_reopening
+        else set()
+    )
+    return tuple(s for s in api.sections if s.stage in stages or s.key in renewable)
+
+
+def form_keys(request: HabilitationRequest) -> frozenset[str]:
+    """Keys of the sections of the current form (section keys are unique across stages)."""
+    return frozenset(s.key for s in definitions_in_form(request))
 
 
 def _statuses(request: HabilitationRequest, stage: Stage) -> dict[str, SectionStatus]:
@@ -93,24 +107,18 @@ def _statuses(request: HabilitationRequest, stage: Stage) -> dict[str, SectionSt
     return {s.key: s.status for s in request.sections if stage is Stage.PRODUCTION or s.stage is stage}
 
 
-def _contents(request: HabilitationRequest, stages: frozenset[Stage] = frozenset(Stage)) -> dict[str, Any]:
-    """Section data keyed "<stage>/<key>", for the given stages."""
-    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if s.stage in stages}
+def _contents(request: HabilitationRequest, keys: frozenset[str] | None = None) -> dict[str, Any]:
+    """Section data keyed "<stage>/<key>", for the given section keys (all by default)."""
+    return {_snapshot_key(s.stage, s.key): s.data for s in request.sections if keys is None or s.key in keys}
 
 
-def _approved_contents(habilitation: Habilitation, stages: frozenset[Stage] = frozenset(Stage)) -> dict[str, Any]:
+def _approved_contents(habilitation: Habilitation, keys: frozenset[str] | None = None) -> dict[str, Any]:
     """The same shape, as the habilitation froze it."""
     return {
         key: saved["data"]
         for key, saved in habilitation.snapshot["sections"].items()
-        if Stage(key.split("/", 1)[0]) in stages
+        if keys is None or key.split("/", 1)[1] in keys
     }
-
-
-def definitions_in_form(request: HabilitationRequest) -> tuple[SectionDefinition, ...]:
-    """The sections of the current form, in order (those DGFiP may name in a request for changes)."""
-    stages = form_stages(request)
-    return tuple(s for s in api_definition(request).sections if s.stage in stages)
 
 
 def validation_context(request: HabilitationRequest) -> ValidationContext:
@@ -131,6 +139,16 @@ def actor_on(request: HabilitationRequest, principal: Principal) -> Actor:
         if organization_id == principal.organization.id:
             return actor
     return principal.actor
+
+
+def _product_sandbox_is_active(product: SoftwareProduct | None) -> bool:
+    """« Avec éditeur »: the product's current sandbox habilitation (the éditeur may have updated it since
+    the request was created) is active."""
+    session = object_session(product) if product is not None else None
+    if product is None or session is None:
+        return False
+    habilitation = sandbox_habilitation_of(session, product)
+    return habilitation is not None and habilitation.state is HabilitationState.ACTIVE
 
 
 def latest_habilitation(request: HabilitationRequest, stage: Stage) -> Habilitation | None:
@@ -154,20 +172,20 @@ def facts_for(request: HabilitationRequest) -> RequestFacts:
         is_direct_production=request.is_direct_production,
         is_editeur_sandbox=request.is_editeur_sandbox,
         has_active_editeur_sandbox_habilitation=request.is_direct_production
-        and request.editeur_sandbox_habilitation is not None
-        and request.editeur_sandbox_habilitation.state is HabilitationState.ACTIVE,
+        and _product_sandbox_is_active(request.software_product),
         submission_blockers=submission_blockers(
             api_definition(request),
             request.stage,
             _statuses(request, request.stage),
             cgu_accepted=request.cgu_accepted_at is not None,
-        ),
+        )
+        + tuple(_outdated_sections(request, definitions_in_form(request))),
     )
     if request.is_reopening:
         last = latest_habilitation(request, request.stage)
-        stages = form_stages(request)
-        approved = _approved_contents(last, stages) if last else {}
-        facts = replace(facts, has_changes_since_habilitation=approved != _contents(request, stages))
+        keys = form_keys(request)
+        approved = _approved_contents(last, keys) if last else {}
+        facts = replace(facts, has_changes_since_habilitation=approved != _contents(request, keys))
     return facts
 
 
@@ -258,7 +276,7 @@ def create_request(
     principal: Principal,
     use_case: str | None,
     product: SoftwareProduct | None = None,
-    editeur_sandbox_habilitation: Habilitation | None = None,
+    direct_production: bool = False,
     api: str = "api_impot_particulier",
 ) -> HabilitationRequest:
     """A new request. Three ways in: a collectivité's sandbox request; an éditeur's sandbox request for
@@ -270,6 +288,9 @@ def create_request(
         if product is None or product.editeur_id != principal.organization.id:
             raise InvalidInput("Choisissez l'un de vos logiciels.")
         applicant = Actor.COLLECTIVITE  # the éditeur applies for itself
+    editeur_sandbox_habilitation = sandbox_habilitation_of(session, product) if direct_production and product else None
+    if direct_production and editeur_sandbox_habilitation is None:
+        raise InvalidInput("Ce logiciel n'a pas encore d'habilitation bac à sable.")
     is_direct_production = editeur_sandbox_habilitation is not None
     facts = RequestFacts(
         state=None,
@@ -463,7 +484,7 @@ def _named_sections(request: HabilitationRequest, keys: Iterable[str]) -> list[R
         raise InvalidInput("Indiquez au moins une section à modifier.")
     if unknown := wanted - known:
         raise InvalidInput(f"Section inconnue pour cette étape : {', '.join(sorted(unknown))}.")
-    return [s for s in request.sections if s.stage in form_stages(request) and s.key in wanted]
+    return [s for s in request.sections if s.key in wanted]
 
 
 def _section_snapshot(section: RequestSection) -> dict[str, Any]:
@@ -532,14 +553,14 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
     habilitation = latest_habilitation(request, request.stage)
     assert habilitation is not None, "the workflow only restores when an habilitation exists"
     saved = habilitation.snapshot["sections"]
-    stages = form_stages(request)
-    for section in [s for s in request.sections if s.stage in stages]:
+    keys = form_keys(request)
+    for section in [s for s in request.sections if s.key in keys]:
         if _snapshot_key(section.stage, section.key) not in saved:
             request.sections.remove(section)
     for key, content in saved.items():
         stage_value, section_key = key.split("/", 1)
         stage = Stage(stage_value)
-        if stage not in stages:
+        if section_key not in keys:
             continue
         section = request.section(stage, section_key)
         if section is None:
@@ -555,7 +576,8 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
     request.use_case = habilitation.snapshot["request"]["use_case"]
     request.cgu_version = habilitation.snapshot["cgu"]["version"]
     request.cgu_sha256 = habilitation.snapshot["cgu"]["sha256"]
-    attestations.restore(request, habilitation.snapshot.get("attestations", []), stages, utcnow())
+    kinds = {a.key for a in api_definition(request).attestations if set(a.sections) <= keys}
+    attestations.restore(request, habilitation.snapshot.get("attestations", []), kinds, utcnow())
     return habilitation
 
 
@@ -564,7 +586,7 @@ def _restore_last_habilitation(request: HabilitationRequest) -> Habilitation:
 
 def section_is_editable(request: HabilitationRequest, definition: SectionDefinition) -> bool:
     """Open sections: the request's current stage, while draft, or named by DGFiP while « À modifier »."""
-    if definition.stage not in form_stages(request) or request.state not in EDITABLE:
+    if definition.key not in form_keys(request) or request.state not in EDITABLE:
         return False
     if request.state is State.CHANGES_REQUESTED:
         section = request.section(definition.stage, definition.key)
@@ -596,6 +618,19 @@ def steps_for(request: HabilitationRequest, principal: Principal) -> tuple[Secti
 def section_errors(request: HabilitationRequest, definition: SectionDefinition) -> dict[str, str]:
     row = request.section(definition.stage, definition.key)
     return validate_section(definition, row.data if row else {}, validation_context(request))
+
+
+def _outdated_sections(request: HabilitationRequest, definitions: Iterable[SectionDefinition]) -> list[str]:
+    """Sections stored as complete that today's rules refuse: a date that has since passed (homologation
+    end, certificate expiry) must not be signed, submitted or approved on its old status."""
+    problems = []
+    for definition in definitions:
+        row = request.section(definition.stage, definition.key)
+        if row is None or row.status not in (SectionStatus.COMPLETE, SectionStatus.ATTESTED):
+            continue
+        if errors := section_errors(request, definition):
+            problems.append(f"La section « {definition.label} » n'est plus valide : {next(iter(errors.values()))}")
+    return problems
 
 
 def can_edit_section(request: HabilitationRequest, definition: SectionDefinition, principal: Principal) -> bool:
@@ -641,7 +676,7 @@ def prefill_section(
     """Fill the fields of a section that are still empty (what another party already knows), keeping
     whatever its owner wrote."""
     definition = api_definition(request).section(key)
-    if definition.stage not in form_stages(request):
+    if key not in form_keys(request):
         return  # a section of a past stage stays as approved
     section = request.section(definition.stage, key)
     current = section.data if section else {}
@@ -736,7 +771,7 @@ def can_sign(request: HabilitationRequest, definition: AttestationDefinition, pr
         owner is not None
         and owner == principal.organization.id
         and request.state in EDITABLE
-        and definition.stage in form_stages(request)
+        and set(definition.sections) <= form_keys(request)
     )
 
 
@@ -768,6 +803,9 @@ def sign_attestation(
             raise TransitionNotAllowed(f"« {definition.label} » est déjà signée et correspond au contenu actuel.")
         labels = ", ".join(f"« {_label(request, key)} »" for key in missing)
         raise TransitionNotAllowed(f"Complétez d'abord : {labels}.")
+    api = api_definition(request)
+    if outdated := _outdated_sections(request, [api.section(key) for key in definition.sections]):
+        raise TransitionNotAllowed(f"« {definition.label} » ne peut pas être signée.", tuple(outdated))
     now = utcnow()
     attestation = attestations.record(
         request,

@@ -156,15 +156,8 @@ def _create_from(form: CreateRequestForm, principal: Principal) -> HabilitationR
         raise ProductError("Choisissez un logiciel de la liste.", field="product_id")
     if principal.actor is Actor.EDITEUR:
         return services.create_request(db.session, principal=principal, use_case=form.use_case.data, product=product)
-    habilitation = product_queries.sandbox_habilitation_of(db.session, product)
-    if habilitation is None:
-        raise ProductError("Ce logiciel n'a pas encore d'habilitation bac à sable.", field="product_id")
     return services.create_request(
-        db.session,
-        principal=principal,
-        use_case=form.use_case.data,
-        product=product,
-        editeur_sandbox_habilitation=habilitation,
+        db.session, principal=principal, use_case=form.use_case.data, product=product, direct_production=True
     )
 
 

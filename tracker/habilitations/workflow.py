@@ -352,7 +352,7 @@ RULES: dict[Event, EventRule] = {
             "Soumettre la demande",
             COLLECTIVITE,
             (Branch(EDITABLE, State.SUBMITTED, effects=frozenset({Effect.START_DEADLINE})),),
-            guards=(SUBMISSION_COMPLETE,),
+            guards=(SUBMISSION_COMPLETE, EDITEUR_SANDBOX_FOR_DIRECT_PRODUCTION),
         ),
         EventRule(
             Event.REQUEST_CHANGES,
@@ -379,6 +379,7 @@ RULES: dict[Event, EventRule] = {
                     effects=frozenset({Effect.STOP_DEADLINE, Effect.CREATE_HABILITATION}),
                 ),
             ),
+            guards=(EDITEUR_SANDBOX_FOR_DIRECT_PRODUCTION,),
         ),
         EventRule(
             Event.REFUSE,
