@@ -7,7 +7,9 @@ connection inside a transaction (savepoint-joined), which a session-level bind m
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -77,18 +79,28 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+        # SQLite's own lower() folds ASCII only: « École » would not match « école » in searches.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+# JSON columns keep accented letters as they are (not « \u00e9 »), so that text searches match them.
+_json_serializer = partial(json.dumps, ensure_ascii=False)
+
+
 def make_engine(url: str, *, echo: bool = False, **options: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, **options)
+        engine = create_engine(url, echo=echo, json_serializer=_json_serializer, **options)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, **options)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_json_serializer, **options)
 
 
 def _application_context_scope() -> int:

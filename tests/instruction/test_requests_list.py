@@ -274,3 +274,18 @@ def test_odd_numbers_in_the_url_are_ignored_not_a_500(
 ) -> None:
     login(client, session, world["casts"]["gironde"].instructeur)
     assert client.get(f"/instruction?{query}").status_code == 200
+
+
+def test_text_search_ignores_case_with_accents(session: Session, world: dict) -> None:
+    cast = world["casts"]["corse"]
+    request = world["requests"]["changes"]
+    # « Mon projet » is the section DGFiP asked to change, hence open.
+    projet = request.section(Stage.SANDBOX, "projet").data  # type: ignore[union-attr]
+    projet = {**projet, "description": f"{projet['description']} Référente : Bérénice Éloi."}
+    services.save_section(
+        session, request, "projet", projet, principal=cast.principal(Actor.COLLECTIVITE), expected_version=None
+    )
+    session.commit()
+    instructeur = cast.principal(Actor.INSTRUCTEUR)
+    for text in ("bérénice", "BÉRÉNICE", "Éloi", "éloi"):
+        assert _ids(session, instructeur, text=text) == {request.id}, text

@@ -4,7 +4,7 @@ rejection (CRPA L.231-1, L.231-4). Calendar months, computed on UTC instants."""
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import datetime, timedelta
 
 DEADLINE_MONTHS = 2
 DUE_SOON_DAYS = 15
@@ -24,9 +24,13 @@ def instruction_deadline(started_at: datetime | None) -> datetime | None:
 
 def deadline_status(started_at: datetime | None, now: datetime) -> str | None:
     """``overdue``, ``due_soon`` (within 15 days) or ``running``; None while the clock is stopped."""
-    deadline = instruction_deadline(started_at)
+    return status_of_deadline(instruction_deadline(started_at), now)
+
+
+def status_of_deadline(deadline: datetime | None, now: datetime) -> str | None:
+    """The same from the deadline itself (as stored on the request); the list's filters agree with it."""
     if deadline is None:
         return None
     if now >= deadline:
         return "overdue"
-    return "due_soon" if (deadline - now).days < DUE_SOON_DAYS else "running"
+    return "due_soon" if deadline - now <= timedelta(days=DUE_SOON_DAYS) else "running"

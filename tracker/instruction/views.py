@@ -10,6 +10,7 @@ from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.db import db, utcnow
 from tracker.forms import SimpleForm
 from tracker.habilitations import queries as request_queries
+from tracker.habilitations.deadlines import status_of_deadline
 from tracker.habilitations.workflow import Stage, State, WorkflowError
 from tracker.instruction import queries, services
 from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, SortOrder, parse_filters
@@ -43,6 +44,7 @@ def requests() -> str:
         assigned_to_me=ASSIGNED_TO_ME,
         unassigned=UNASSIGNED,
         now=utcnow(),
+        status_of_deadline=status_of_deadline,
         options=lambda members: [(member.value, member.label) for member in members],
     )
 
