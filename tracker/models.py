@@ -12,7 +12,7 @@ from tracker.habilitations.models import (
     RequestSection,
     TimelineEntry,
 )
-from tracker.instruction.models import RequestAssignment
+from tracker.instruction.models import InternalNote, RequestAssignment
 from tracker.notify.models import OutboxMessage
 from tracker.products.models import SoftwareProduct
 
@@ -26,6 +26,7 @@ __all__ = [
     "ExpiryReminder",
     "Habilitation",
     "HabilitationRequest",
+    "InternalNote",
     "Invitation",
     "Membership",
     "Organization",

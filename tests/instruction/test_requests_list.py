@@ -289,3 +289,15 @@ def test_text_search_ignores_case_with_accents(session: Session, world: dict) ->
     instructeur = cast.principal(Actor.INSTRUCTEUR)
     for text in ("bérénice", "BÉRÉNICE", "Éloi", "éloi"):
         assert _ids(session, instructeur, text=text) == {request.id}, text
+
+
+def test_counters_of_the_list(client: FlaskClient, session: Session, world: dict) -> None:
+    instructeur = world["casts"]["gironde"].principal(Actor.INSTRUCTEUR)
+    now = utcnow()
+    assert queries.counters(session, instructeur, now=now) == queries.Counters(2, 0, 0, 1)
+    deadline = world["requests"]["submitted"].deadline_at
+    assert queries.counters(session, instructeur, now=deadline - timedelta(days=3)).due_soon == 2
+    assert queries.counters(session, instructeur, now=deadline + timedelta(days=1)).overdue == 2
+    login(client, session, world["casts"]["gironde"].instructeur)
+    page = client.get("/instruction").get_data(as_text=True)
+    assert "en cours d&#39;instruction" in page and "delai=depassee" in page

@@ -46,6 +46,7 @@ from tracker.habilitations.workflow import (
     WorkflowError,
     available_events,
 )
+from tracker.instruction.services import NOTE_MAX_LENGTH, notes_of
 from tracker.products import queries as product_queries
 from tracker.products.models import SoftwareProduct
 from tracker.products.services import ProductError
@@ -129,6 +130,9 @@ def _render_detail(
         cgu=definition.current_cgu[hab_request.stage],
         cgu_form=cgu_form or (CguForm(formdata=None, version=hab_request.version) if can_accept_cgu else None),
         habilitations=hab_request.habilitations,
+        # Internal notes: read for DGFiP only, never even queried for a party.
+        notes=notes_of(db.session, hab_request) if principal.is_dgfip else None,
+        note_max_length=NOTE_MAX_LENGTH,
     ), status
 
 

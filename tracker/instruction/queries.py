@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, or_, select
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import Organization, User
@@ -154,3 +155,34 @@ def search(
 def instructors(session: Session) -> list[tuple[int, str]]:
     """DGFiP users who can take a request in hand, for the « pris en charge par » filter."""
     return [(user.id, user.full_name) for user in dgfip_instructors(session)]
+
+
+@dataclass(frozen=True)
+class Counters:
+    submitted: int
+    overdue: int
+    due_soon: int
+    changes_requested: int
+
+
+def counters(session: Session, principal: Principal, *, now: datetime) -> Counters:
+    """The figures at the top of the list, in one statement: requests under instruction, those past or
+    within 15 days of their deadline, and those waiting for the parties' changes."""
+
+    def count(condition) -> Any:  # type: ignore[no-untyped-def]
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    row = session.execute(
+        select(
+            count(HabilitationRequest.state == State.SUBMITTED),
+            count(HabilitationRequest.deadline_at <= now),
+            count(
+                and_(
+                    HabilitationRequest.deadline_at > now,
+                    HabilitationRequest.deadline_at <= now + timedelta(days=DUE_SOON_DAYS),
+                )
+            ),
+            count(HabilitationRequest.state == State.CHANGES_REQUESTED),
+        ).where(visible_requests(principal))
+    ).one()
+    return Counters(*(int(value) for value in row))

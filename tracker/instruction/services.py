@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.accounts.principal import Principal
 from tracker.db import utcnow
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.services import audit_request
-from tracker.habilitations.workflow import Actor, ActorNotAllowed
-from tracker.instruction.models import RequestAssignment
+from tracker.habilitations.workflow import Actor, ActorNotAllowed, WorkflowError
+from tracker.instruction.models import InternalNote, RequestAssignment
+
+
+class InvalidNote(WorkflowError):
+    http_status = 422
 
 
 def _require_instructeur(principal: Principal) -> None:
@@ -46,3 +51,36 @@ def release(session: Session, request: HabilitationRequest, *, principal: Princi
     session.delete(assignment)
     session.flush()
     audit_request(session, principal, request, "request.released", {"previous": previous})
+
+
+NOTE_MAX_LENGTH = 5000
+
+
+def add_note(session: Session, request: HabilitationRequest, body: str, *, principal: Principal) -> InternalNote:
+    """An instructor writes a note only the DGFiP will read; rapporteurs read them and write none."""
+    _require_instructeur(principal)
+    text = body.strip()
+    if not text:
+        raise InvalidNote("Écrivez la note avant de l'enregistrer.")
+    if len(text) > NOTE_MAX_LENGTH:
+        raise InvalidNote(f"{NOTE_MAX_LENGTH} caractères au maximum.")
+    note = InternalNote(
+        request_id=request.id,
+        author_id=principal.user.id,
+        author_name=principal.user.full_name,
+        body=text,
+        created_at=utcnow(),
+    )
+    session.add(note)
+    session.flush()
+    # The audit log says a note was written, not what it says (it may name people).
+    audit_request(session, principal, request, "request.note_added", {"note": note.id})
+    return note
+
+
+def notes_of(session: Session, request: HabilitationRequest) -> list[InternalNote]:
+    return list(
+        session.execute(
+            select(InternalNote).where(InternalNote.request_id == request.id).order_by(InternalNote.id.desc())
+        ).scalars()
+    )

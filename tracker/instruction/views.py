@@ -27,7 +27,8 @@ def requests() -> str:
         abort(403)
     use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
     filters = parse_filters(request.args.to_dict(flat=False), use_cases=frozenset(use_cases))
-    rows, total = queries.search(db.session, principal, filters, now=utcnow())
+    now = utcnow()
+    rows, total = queries.search(db.session, principal, filters, now=now)
     return render_template(
         "instruction/requests.html",
         filters=filters,
@@ -43,7 +44,8 @@ def requests() -> str:
         sort_orders=list(SortOrder),
         assigned_to_me=ASSIGNED_TO_ME,
         unassigned=UNASSIGNED,
-        now=utcnow(),
+        now=now,
+        counters=queries.counters(db.session, principal, now=now),
         status_of_deadline=status_of_deadline,
         options=lambda members: [(member.value, member.label) for member in members],
     )
@@ -70,3 +72,28 @@ def assignment(request_id: int) -> Response:
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("habilitations.detail", request_id=hab_request.id))
+
+
+@blueprint.route("/demandes/<int:request_id>/notes", methods=["POST"])
+@login_required
+def add_note(request_id: int) -> Response:
+    """An internal note (DGFiP only). The field is required and capped in the page itself, so a refusal
+    here only meets a hand-made request; the message says why."""
+    principal = current_principal()
+    hab_request = request_queries.get_visible_request(db.session, principal, request_id)
+    if not principal.is_dgfip:
+        abort(404)  # the parties must not even learn that notes exist
+    if not SimpleForm().validate_on_submit():
+        abort(400)
+    body = request.form.get("note", "")
+    try:
+        services.add_note(db.session, hab_request, body, principal=principal)
+    except WorkflowError as error:
+        db.session.rollback()
+        if error.http_status == 403:
+            abort(403)
+        flash(error.message, "error")
+        return redirect(url_for("habilitations.detail", request_id=hab_request.id, _anchor="notes"))
+    db.session.commit()
+    flash("Note interne enregistrée.", "success")
+    return redirect(url_for("habilitations.detail", request_id=hab_request.id, _anchor="notes"))
