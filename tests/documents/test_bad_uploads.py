@@ -15,10 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from factories import login
-from flask import Flask
 from flask.testing import FlaskClient
-from habilitations.builders import Cast, make_cast, new_request
 from pypdf import PdfWriter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -50,24 +47,6 @@ POLYGLOT = (
     "Exportez-le à nouveau en PDF simple (PDF/A par exemple)."
 )
 ZIP_BOMB = "Ce tableur est anormalement compressé (possible « bombe zip ») : il est refusé par sécurité."
-
-
-@pytest.fixture
-def cast(session: Session) -> Cast:
-    return make_cast(session)
-
-
-@pytest.fixture
-def draft(client: FlaskClient, session: Session, cast: Cast) -> HabilitationRequest:
-    request = new_request(session, cast)
-    session.commit()
-    login(client, session, cast.collectivite)
-    return request
-
-
-@pytest.fixture
-def storage(app: Flask) -> LocalStorage:
-    return app.extensions["tracker_storage"]
 
 
 def _encrypted(writer: PdfWriter) -> None:

@@ -12,11 +12,10 @@ import tempfile
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from factories import login, make_organization, make_user, principal_for
 from flask import Flask
 from flask.testing import FlaskClient
-from habilitations.builders import Cast, audit_actions_since, audit_mark, fill_every_section, make_cast, new_request
+from habilitations.builders import Cast, audit_actions_since, audit_mark, fill_every_section, new_request
 from pypdf import PdfWriter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -41,24 +40,6 @@ def pdf_bytes(pages: int = 1) -> bytes:
     output = io.BytesIO()
     writer.write(output)
     return output.getvalue()
-
-
-@pytest.fixture
-def cast(session: Session) -> Cast:
-    return make_cast(session)
-
-
-@pytest.fixture
-def draft(client: FlaskClient, session: Session, cast: Cast) -> HabilitationRequest:
-    request = new_request(session, cast)
-    session.commit()
-    login(client, session, cast.collectivite)
-    return request
-
-
-@pytest.fixture
-def storage(app: Flask) -> LocalStorage:
-    return app.extensions["tracker_storage"]
 
 
 def _post(client: FlaskClient, session: Session, request: HabilitationRequest, files: list[Any], **fields: Any) -> Any:
