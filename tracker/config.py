@@ -89,6 +89,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LOGIN_FAILURES_PER_ADDRESS": _env("LOGIN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
         "INVITATION_LIFETIME": timedelta(days=_env_int("INVITATION_DAYS", 7)),
         "INSTRUCTION_DEADLINE_MONTHS": 2,
+        # The adhesion board flags a file without any move for this many days (changeable on the page).
+        "STALLED_DAYS": _env_int("STALLED_DAYS", 60),
         "SMTP_HOST": _env("SMTP_HOST", "127.0.0.1"),
         "SMTP_PORT": _env_int("SMTP_PORT", 1025),
         "SMTP_USERNAME": _env("SMTP_USERNAME"),

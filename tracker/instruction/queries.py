@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from tracker.accounts.models import Organization, User
+from tracker.accounts.models import Organization, OrganizationKind, User
 from tracker.accounts.principal import Principal
 from tracker.accounts.queries import dgfip_instructors
 from tracker.habilitations.deadlines import DUE_SOON_DAYS
-from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection
+from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState, RequestSection
 from tracker.habilitations.queries import visible_requests
 from tracker.habilitations.workflow import Stage, State
+from tracker.instruction.adhesion import AdhesionFacts
 from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, InstructionFilters, SortOrder
 from tracker.instruction.models import RequestAssignment
 from tracker.instruction.territories import departements_of
@@ -169,20 +170,103 @@ def counters(session: Session, principal: Principal, *, now: datetime) -> Counte
     """The figures at the top of the list, in one statement: requests under instruction, those past or
     within 15 days of their deadline, and those waiting for the parties' changes."""
 
-    def count(condition) -> Any:  # type: ignore[no-untyped-def]
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
     row = session.execute(
         select(
-            count(HabilitationRequest.state == State.SUBMITTED),
-            count(HabilitationRequest.deadline_at <= now),
-            count(
+            _sum(HabilitationRequest.state == State.SUBMITTED),
+            _sum(HabilitationRequest.deadline_at <= now),
+            _sum(
                 and_(
                     HabilitationRequest.deadline_at > now,
                     HabilitationRequest.deadline_at <= now + timedelta(days=DUE_SOON_DAYS),
                 )
             ),
-            count(HabilitationRequest.state == State.CHANGES_REQUESTED),
+            _sum(HabilitationRequest.state == State.CHANGES_REQUESTED),
         ).where(visible_requests(principal))
     ).one()
     return Counters(*(int(value) for value in row))
+
+
+OPEN_STATES = (State.DRAFT, State.SUBMITTED, State.CHANGES_REQUESTED)
+
+
+@dataclass(frozen=True)
+class CollectiviteRow:
+    id: int
+    name: str
+    siret: str
+    departement_code: str | None
+    facts: AdhesionFacts
+
+
+def adhesion_rows(session: Session, *, departements: tuple[str, ...] | None = None) -> list[CollectiviteRow]:
+    """Every collectivité (of the given départements) with what its requests have reached, in one
+    statement. Only requests submitted at least once count: DGFiP never sees a first draft (DOMAIN §4)."""
+    seen = HabilitationRequest.first_submitted_at.is_not(None)
+    requests = (
+        select(
+            HabilitationRequest.organization_id.label("organization_id"),
+            _sum(and_(HabilitationRequest.stage == Stage.PRODUCTION, HabilitationRequest.state.in_(OPEN_STATES))).label(
+                "production_open"
+            ),
+            _sum(and_(HabilitationRequest.stage == Stage.SANDBOX, HabilitationRequest.state.in_(OPEN_STATES))).label(
+                "sandbox_open"
+            ),
+            func.max(HabilitationRequest.last_event_at).label("last_move_at"),
+        )
+        .where(seen, HabilitationRequest.state != State.ARCHIVED)
+        .group_by(HabilitationRequest.organization_id)
+        .subquery()
+    )
+    habilitations = (
+        select(
+            HabilitationRequest.organization_id.label("organization_id"),
+            _sum(and_(Habilitation.stage == Stage.PRODUCTION, Habilitation.state == HabilitationState.ACTIVE)).label(
+                "active_production"
+            ),
+            _sum(and_(Habilitation.stage == Stage.SANDBOX, Habilitation.state == HabilitationState.ACTIVE)).label(
+                "active_sandbox"
+            ),
+            _sum(and_(Habilitation.stage == Stage.PRODUCTION, Habilitation.state == HabilitationState.EXPIRED)).label(
+                "expired_production"
+            ),
+            _sum(Habilitation.state == HabilitationState.REVOKED).label("revoked"),
+        )
+        .join(HabilitationRequest, HabilitationRequest.id == Habilitation.request_id)
+        .group_by(HabilitationRequest.organization_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Organization.id,
+            Organization.name,
+            Organization.siret,
+            Organization.departement_code,
+            habilitations.c.active_production,
+            requests.c.production_open,
+            habilitations.c.active_sandbox,
+            requests.c.sandbox_open,
+            habilitations.c.expired_production,
+            habilitations.c.revoked,
+            requests.c.last_move_at,
+        )
+        .outerjoin(requests, requests.c.organization_id == Organization.id)
+        .outerjoin(habilitations, habilitations.c.organization_id == Organization.id)
+        .where(Organization.kind == OrganizationKind.COLLECTIVITE)
+        .order_by(Organization.name)
+    )
+    if departements is not None:
+        query = query.where(Organization.departement_code.in_(departements))
+    return [
+        CollectiviteRow(
+            id=row[0],
+            name=row[1],
+            siret=row[2],
+            departement_code=row[3],
+            facts=AdhesionFacts(*(int(value or 0) for value in row[4:10]), last_move_at=row[10]),
+        )
+        for row in session.execute(query)
+    ]
+
+
+def _sum(condition) -> Any:  # type: ignore[no-untyped-def]
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

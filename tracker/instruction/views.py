@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from tracker.accounts.principal import current_principal
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.db import db, utcnow
-from tracker.forms import SimpleForm
+from tracker.forms import SMALL_NUMBER, SimpleForm
 from tracker.habilitations import queries as request_queries
 from tracker.habilitations.deadlines import status_of_deadline
 from tracker.habilitations.workflow import Stage, State, WorkflowError
 from tracker.instruction import queries, services
+from tracker.instruction.adhesion import Adhesion, adhesion_of, is_stalled, tally
 from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, SortOrder, parse_filters
-from tracker.instruction.territories import REGIONS
+from tracker.instruction.territories import REGION_OF_DEPARTEMENT, REGIONS, departements_of
 
 blueprint = Blueprint("instruction", __name__)
 
@@ -97,3 +100,47 @@ def add_note(request_id: int) -> Response:
     db.session.commit()
     flash("Note interne enregistrée.", "success")
     return redirect(url_for("habilitations.detail", request_id=hab_request.id, _anchor="notes"))
+
+
+@blueprint.route("/adhesion")
+@login_required
+def adhesion() -> str:
+    """Adhesion board for the DGFiP correspondents: France by région, a région by département, a
+    département by collectivité (with its status, last move, and whether it is stalled)."""
+    principal = current_principal()
+    if not principal.is_dgfip:
+        abort(403)
+    now = utcnow()
+    inactive_days = request.args.get("inactif_depuis", "")
+    days = int(inactive_days) if SMALL_NUMBER.fullmatch(inactive_days) else current_app.config["STALLED_DAYS"]
+    stalled_after = timedelta(days=days)
+    region = request.args.get("region", "")
+    departement = request.args.get("departement", "").upper()
+    if departement in REGION_OF_DEPARTEMENT:
+        region, scope = REGION_OF_DEPARTEMENT[departement], (departement,)
+    elif region in REGIONS:
+        departement, scope = "", departements_of(region)
+    else:
+        region = departement = ""
+        scope = None
+    rows = queries.adhesion_rows(db.session, departements=scope)
+    statuses = [(row, adhesion_of(row.facts)) for row in rows]
+    stalled = {row.id: is_stalled(status, row.facts.last_move_at, now, stalled_after) for row, status in statuses}
+    groups: dict[str, list[tuple[Adhesion, bool]]] = {}
+    for row, status in statuses:
+        code = row.departement_code or ""
+        key = code if region else REGION_OF_DEPARTEMENT.get(code, "")
+        groups.setdefault(key, []).append((status, stalled[row.id]))
+    return render_template(
+        "instruction/adhesion.html",
+        region=region,
+        departement=departement,
+        days=days,
+        statuses=statuses,
+        stalled=stalled,
+        tallies={key: tally(values) for key, values in sorted(groups.items())},
+        total=tally([value for values in groups.values() for value in values]),
+        regions=REGIONS,
+        adhesions=list(Adhesion),
+        all_state_values=[state.value for state in State],
+    )
