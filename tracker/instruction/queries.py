@@ -4,6 +4,7 @@ and the page), whatever the page size."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,18 +117,8 @@ ORDERS = {
 }
 
 
-def search(
-    session: Session, principal: Principal, filters: InstructionFilters, *, now: datetime, page_size: int = PAGE_SIZE
-) -> tuple[list[InstructionRow], int]:
-    conditions = _conditions(principal, filters, now)
-    base = (
-        select(HabilitationRequest.id)
-        .join(Organization, Organization.id == HabilitationRequest.organization_id)
-        .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
-        .where(*conditions)
-    )
-    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-    rows = session.execute(
+def _rows_query(principal: Principal, filters: InstructionFilters, now: datetime):  # type: ignore[no-untyped-def]
+    return (
         select(
             HabilitationRequest.id,
             HabilitationRequest.intitule,
@@ -145,12 +136,34 @@ def search(
         .join(Organization, Organization.id == HabilitationRequest.organization_id)
         .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
         .outerjoin(User, User.id == RequestAssignment.user_id)
-        .where(*conditions)
+        .where(*_conditions(principal, filters, now))
         .order_by(*ORDERS[filters.sort], HabilitationRequest.id)
-        .limit(page_size)
-        .offset((filters.page - 1) * page_size)
+    )
+
+
+def search(
+    session: Session, principal: Principal, filters: InstructionFilters, *, now: datetime, page_size: int = PAGE_SIZE
+) -> tuple[list[InstructionRow], int]:
+    base = (
+        select(HabilitationRequest.id)
+        .join(Organization, Organization.id == HabilitationRequest.organization_id)
+        .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
+        .where(*_conditions(principal, filters, now))
+    )
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = session.execute(
+        _rows_query(principal, filters, now).limit(page_size).offset((filters.page - 1) * page_size)
     ).all()
     return [InstructionRow(*row) for row in rows], total
+
+
+def all_rows(
+    session: Session, principal: Principal, filters: InstructionFilters, *, now: datetime
+) -> Iterator[InstructionRow]:
+    """Every row of the filtered list, fetched in batches: exports stream them with flat memory."""
+    result = session.execute(_rows_query(principal, filters, now).execution_options(yield_per=500))
+    for row in result:
+        yield InstructionRow(*row)
 
 
 def instructors(session: Session) -> list[tuple[int, str]]:

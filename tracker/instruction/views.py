@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import login_required
 
-from tracker.accounts.principal import current_principal
+from tracker.accounts.principal import Principal, current_principal
+from tracker.audit.services import record
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.db import db, utcnow
 from tracker.forms import SMALL_NUMBER, SimpleForm
 from tracker.habilitations import queries as request_queries
 from tracker.habilitations.deadlines import status_of_deadline
 from tracker.habilitations.workflow import Stage, State, WorkflowError
-from tracker.instruction import queries, services
+from tracker.instruction import exports, queries, services
 from tracker.instruction.adhesion import Adhesion, adhesion_of, is_stalled, tally
-from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, SortOrder, parse_filters
+from tracker.instruction.filters import (
+    ASSIGNED_TO_ME,
+    UNASSIGNED,
+    DeadlineFilter,
+    InstructionFilters,
+    SortOrder,
+    parse_filters,
+)
 from tracker.instruction.territories import REGION_OF_DEPARTEMENT, REGIONS, departements_of
 
 blueprint = Blueprint("instruction", __name__)
@@ -144,3 +164,50 @@ def adhesion() -> str:
         adhesions=list(Adhesion),
         all_state_values=[state.value for state in State],
     )
+
+
+@blueprint.route("/instruction/export.<extension>")
+@login_required
+def export(extension: str) -> Response:
+    """The list as it is filtered, in CSV or XLSX (every page, not only the one shown)."""
+    principal = current_principal()
+    if not principal.is_dgfip:
+        abort(403)
+    if extension not in ("csv", "xlsx"):
+        abort(404)
+    use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
+    filters = parse_filters(request.args.to_dict(flat=False), use_cases=frozenset(use_cases))
+    now = utcnow()
+    chosen = exports.filled(exports.columns(use_cases), queries.all_rows(db.session, principal, filters, now=now))
+    record(
+        db.session,
+        "requests.exported",
+        actor=principal.user,
+        organization_id=principal.organization.id,
+        details={"format": extension, "filters": filters.query_args()},
+    )
+    db.session.commit()
+    name = f"demandes-{now:%Y-%m-%d}.{extension}"
+    if extension == "csv":
+        response = Response(_streamed_csv(chosen, principal, filters, now), mimetype="text/csv; charset=utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    else:
+        response = send_file(
+            exports.xlsx_file(chosen, queries.all_rows(db.session, principal, filters, now=now)),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            as_attachment=True,
+            download_name=name,
+        )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _streamed_csv(
+    chosen: tuple[exports.Column, ...], principal: Principal, filters: InstructionFilters, now: datetime
+) -> Iterator[str]:
+    """Runs after the view has returned, outside its context: it reads through a session of its own."""
+    session = db.session_factory()
+    try:
+        yield from exports.csv_lines(chosen, queries.all_rows(session, principal, filters, now=now))
+    finally:
+        session.close()
