@@ -119,3 +119,24 @@ def test_the_board_drills_down_from_france_to_a_departement(client: FlaskClient,
 def test_the_board_is_for_the_dgfip(client: FlaskClient, session: Session, board: dict, role: str, status: int) -> None:
     login(client, session, getattr(board["pessac"], role))
     assert client.get("/adhesion").status_code == status
+
+
+def test_the_board_exports_its_scope(client: FlaskClient, session: Session, board: dict) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    login(client, session, board["merignac"].instructeur)
+    response = client.get("/adhesion/export.csv?departement=33")
+    assert response.status_code == 200
+    header, *lines = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
+    assert {line[0] for line in lines} == {"Mérignac", "Pessac", "Talence"}
+    assert header[:2] == ["Collectivité", "SIRET"] and "Région" in header
+    assert "Dossier bloqué" not in header, "no file is stalled: the column is left out"
+    workbook = client.get("/adhesion/export.xlsx")
+    rows = list(load_workbook(io.BytesIO(workbook.data), read_only=True)["Adhesion"].iter_rows(values_only=True))
+    workbook.close()
+    assert len(rows) == 1 + 5
+    login(client, session, board["pessac"].collectivite)
+    assert client.get("/adhesion/export.csv").status_code == 403

@@ -1,4 +1,4 @@
-"""Exports of the instruction list (CSV and XLSX), streamed with flat memory.
+"""Exports of the instruction list and of the adhesion board (CSV and XLSX), streamed with flat memory.
 
 Every text cell that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a
 tab or a carriage return) is neutralised with a leading apostrophe (SECURITY §E 24), and optional
@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from openpyxl import Workbook
 
-from tracker.instruction.queries import InstructionRow
+from tracker.instruction.territories import REGION_OF_DEPARTEMENT, REGIONS
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -31,11 +31,12 @@ def neutralise(value: Any) -> Any:
 @dataclass(frozen=True)
 class Column:
     title: str
-    value: Callable[[InstructionRow], Any]
+    value: Callable[[Any], Any]
     optional: bool = False
 
 
-def columns(use_cases: dict[str, str]) -> tuple[Column, ...]:
+def request_columns(use_cases: dict[str, str]) -> tuple[Column, ...]:
+    """Of the instruction list (rows: InstructionRow)."""
     return (
         Column("Numéro", lambda r: r.number),
         Column("Collectivité", lambda r: r.organization_name),
@@ -52,7 +53,26 @@ def columns(use_cases: dict[str, str]) -> tuple[Column, ...]:
     )
 
 
-def filled(all_columns: tuple[Column, ...], rows: Iterable[InstructionRow]) -> tuple[Column, ...]:
+def adhesion_columns() -> tuple[Column, ...]:
+    """Of the adhesion board (rows: (CollectiviteRow, Adhesion, is stalled))."""
+    return (
+        Column("Collectivité", lambda r: r[0].name),
+        Column("SIRET", lambda r: r[0].siret),
+        Column("Département", lambda r: r[0].departement_code, optional=True),
+        Column(
+            "Région", lambda r: REGIONS.get(REGION_OF_DEPARTEMENT.get(r[0].departement_code or "", "")), optional=True
+        ),
+        Column("Adhésion", lambda r: r[1].label),
+        Column("Dernier mouvement", lambda r: r[0].facts.last_move_at, optional=True),
+        Column("Dossier bloqué", lambda r: "Oui" if r[2] else None, optional=True),
+    )
+
+
+def _region_name(departement: str | None) -> str | None:
+    return REGIONS.get(REGION_OF_DEPARTEMENT.get(departement or "", ""))
+
+
+def filled(all_columns: tuple[Column, ...], rows: Iterable[Any]) -> tuple[Column, ...]:
     """Keep an optional column only if some row fills it. One pass over ``rows`` (a first pass over the
     streamed query, so memory stays flat), which stops as soon as every optional column is seen filled."""
     pending = {c.title: c for c in all_columns if c.optional}
@@ -79,7 +99,7 @@ def _csv_text(value: Any) -> str:
     return str(neutralise(value))
 
 
-def csv_lines(chosen: tuple[Column, ...], rows: Iterable[InstructionRow]) -> Iterator[str]:
+def csv_lines(chosen: tuple[Column, ...], rows: Iterable[Any]) -> Iterator[str]:
     """UTF-8 with a BOM and « ; » separators: what French spreadsheet software opens as is."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
@@ -97,11 +117,11 @@ def csv_lines(chosen: tuple[Column, ...], rows: Iterable[InstructionRow]) -> Ite
         yield flush()
 
 
-def xlsx_file(chosen: tuple[Column, ...], rows: Iterable[InstructionRow]) -> IO[bytes]:
+def xlsx_file(chosen: tuple[Column, ...], rows: Iterable[Any], sheet_name: str) -> IO[bytes]:
     """A workbook written row by row (openpyxl's write-only mode) into a temporary file, which is gone
     once closed."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Demandes")
+    sheet = workbook.create_sheet(sheet_name)
     sheet.append([c.title for c in chosen])
     for row in rows:
         sheet.append([_cell(c.value(row)) for c in chosen])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -18,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_login import login_required
+from sqlalchemy.orm import Session
 
 from tracker.accounts.principal import Principal, current_principal
 from tracker.audit.services import record
@@ -33,7 +36,6 @@ from tracker.instruction.filters import (
     ASSIGNED_TO_ME,
     UNASSIGNED,
     DeadlineFilter,
-    InstructionFilters,
     SortOrder,
     parse_filters,
 )
@@ -122,42 +124,69 @@ def add_note(request_id: int) -> Response:
     return redirect(url_for("habilitations.detail", request_id=hab_request.id, _anchor="notes"))
 
 
+@dataclass(frozen=True)
+class AdhesionScope:
+    """Which part of France the board shows, read from the URL, and the stalled threshold."""
+
+    region: str
+    departement: str
+    departements: tuple[str, ...] | None
+    days: int
+
+    @classmethod
+    def from_request(cls) -> AdhesionScope:
+        inactive = request.args.get("inactif_depuis", "")
+        days = int(inactive) if SMALL_NUMBER.fullmatch(inactive) else current_app.config["STALLED_DAYS"]
+        region = request.args.get("region", "")
+        departement = request.args.get("departement", "").upper()
+        if departement in REGION_OF_DEPARTEMENT:
+            return cls(REGION_OF_DEPARTEMENT[departement], departement, (departement,), days)
+        if region in REGIONS:
+            return cls(region, "", departements_of(region), days)
+        return cls("", "", None, days)
+
+    def args(self) -> dict[str, str | int]:
+        chosen = {"region": self.region, "departement": self.departement}
+        return {**{key: value for key, value in chosen.items() if value}, "inactif_depuis": self.days}
+
+
+def _adhesion_statuses(scope: AdhesionScope) -> list[tuple[queries.CollectiviteRow, Adhesion, bool]]:
+    now, stalled_after = utcnow(), timedelta(days=scope.days)
+    rows = queries.adhesion_rows(db.session, departements=scope.departements)
+    return [
+        (row, status, is_stalled(status, row.facts.last_move_at, now, stalled_after))
+        for row in rows
+        for status in (adhesion_of(row.facts),)
+    ]
+
+
+def _require_dgfip() -> Principal:
+    principal = current_principal()
+    if not principal.is_dgfip:
+        abort(403)
+    return principal
+
+
 @blueprint.route("/adhesion")
 @login_required
 def adhesion() -> str:
     """Adhesion board for the DGFiP correspondents: France by région, a région by département, a
     département by collectivité (with its status, last move, and whether it is stalled)."""
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
-    now = utcnow()
-    inactive_days = request.args.get("inactif_depuis", "")
-    days = int(inactive_days) if SMALL_NUMBER.fullmatch(inactive_days) else current_app.config["STALLED_DAYS"]
-    stalled_after = timedelta(days=days)
-    region = request.args.get("region", "")
-    departement = request.args.get("departement", "").upper()
-    if departement in REGION_OF_DEPARTEMENT:
-        region, scope = REGION_OF_DEPARTEMENT[departement], (departement,)
-    elif region in REGIONS:
-        departement, scope = "", departements_of(region)
-    else:
-        region = departement = ""
-        scope = None
-    rows = queries.adhesion_rows(db.session, departements=scope)
-    statuses = [(row, adhesion_of(row.facts)) for row in rows]
-    stalled = {row.id: is_stalled(status, row.facts.last_move_at, now, stalled_after) for row, status in statuses}
+    _require_dgfip()
+    scope = AdhesionScope.from_request()
+    statuses = _adhesion_statuses(scope)
     groups: dict[str, list[tuple[Adhesion, bool]]] = {}
-    for row, status in statuses:
+    for row, status, stalled in statuses:
         code = row.departement_code or ""
-        key = code if region else REGION_OF_DEPARTEMENT.get(code, "")
-        groups.setdefault(key, []).append((status, stalled[row.id]))
+        key = code if scope.region else REGION_OF_DEPARTEMENT.get(code, "")
+        groups.setdefault(key, []).append((status, stalled))
     return render_template(
         "instruction/adhesion.html",
-        region=region,
-        departement=departement,
-        days=days,
+        region=scope.region,
+        departement=scope.departement,
+        days=scope.days,
+        export_args=scope.args(),
         statuses=statuses,
-        stalled=stalled,
         tallies={key: tally(values) for key, values in sorted(groups.items())},
         total=tally([value for values in groups.values() for value in values]),
         regions=REGIONS,
@@ -166,48 +195,73 @@ def adhesion() -> str:
     )
 
 
-@blueprint.route("/instruction/export.<extension>")
+@blueprint.route("/adhesion/export.<extension>")
 @login_required
-def export(extension: str) -> Response:
-    """The list as it is filtered, in CSV or XLSX (every page, not only the one shown)."""
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
+def adhesion_export(extension: str) -> Response:
+    """Every collectivité of the board's current scope, one row each."""
+    principal = _require_dgfip()
     if extension not in ("csv", "xlsx"):
         abort(404)
-    use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
-    filters = parse_filters(request.args.to_dict(flat=False), use_cases=frozenset(use_cases))
-    now = utcnow()
-    chosen = exports.filled(exports.columns(use_cases), queries.all_rows(db.session, principal, filters, now=now))
+    scope = AdhesionScope.from_request()
+    statuses = _adhesion_statuses(scope)
+    _audit_export(principal, "adhesion.exported", extension, scope.args())
+    chosen = exports.filled(exports.adhesion_columns(), statuses)
+    return _export_response(chosen, lambda _session: statuses, extension, "adhesion")
+
+
+def _audit_export(principal: Principal, action: str, extension: str, args: dict) -> None:  # type: ignore[type-arg]
     record(
         db.session,
-        "requests.exported",
+        action,
         actor=principal.user,
         organization_id=principal.organization.id,
-        details={"format": extension, "filters": filters.query_args()},
+        details={"format": extension, "filters": args},
     )
     db.session.commit()
-    name = f"demandes-{now:%Y-%m-%d}.{extension}"
+
+
+def _export_response(
+    chosen: tuple[exports.Column, ...], rows_from: Callable[[Session], Iterable[Any]], extension: str, name: str
+) -> Response:
+    """``rows_from(session)`` gives the rows. The CSV is streamed after the view has returned, outside its
+    context: it reads through a session of its own."""
+    filename = f"{name}-{utcnow():%Y-%m-%d}.{extension}"
     if extension == "csv":
-        response = Response(_streamed_csv(chosen, principal, filters, now), mimetype="text/csv; charset=utf-8")
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+
+        def lines() -> Iterator[str]:
+            session = db.session_factory()
+            try:
+                yield from exports.csv_lines(chosen, rows_from(session))
+            finally:
+                session.close()
+
+        response = Response(lines(), mimetype="text/csv; charset=utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     else:
         response = send_file(
-            exports.xlsx_file(chosen, queries.all_rows(db.session, principal, filters, now=now)),
+            exports.xlsx_file(chosen, rows_from(db.session), name.capitalize()),
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             as_attachment=True,
-            download_name=name,
+            download_name=filename,
         )
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
-def _streamed_csv(
-    chosen: tuple[exports.Column, ...], principal: Principal, filters: InstructionFilters, now: datetime
-) -> Iterator[str]:
-    """Runs after the view has returned, outside its context: it reads through a session of its own."""
-    session = db.session_factory()
-    try:
-        yield from exports.csv_lines(chosen, queries.all_rows(session, principal, filters, now=now))
-    finally:
-        session.close()
+@blueprint.route("/instruction/export.<extension>")
+@login_required
+def export(extension: str) -> Response:
+    """The list as it is filtered, in CSV or XLSX (every page, not only the one shown)."""
+    principal = _require_dgfip()
+    if extension not in ("csv", "xlsx"):
+        abort(404)
+    use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
+    filters = parse_filters(request.args.to_dict(flat=False), use_cases=frozenset(use_cases))
+    now = utcnow()
+
+    def rows_from(session: Session) -> Iterator[queries.InstructionRow]:
+        return queries.all_rows(session, principal, filters, now=now)
+
+    chosen = exports.filled(exports.request_columns(use_cases), rows_from(db.session))
+    _audit_export(principal, "requests.exported", extension, filters.query_args())
+    return _export_response(chosen, rows_from, extension, "demandes")
