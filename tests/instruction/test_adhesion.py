@@ -140,3 +140,21 @@ def test_the_board_exports_its_scope(client: FlaskClient, session: Session, boar
     assert len(rows) == 1 + 5
     login(client, session, board["pessac"].collectivite)
     assert client.get("/adhesion/export.csv").status_code == 403
+
+
+def test_the_board_is_one_statement(session: Session, board: dict, connection) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        rows = queries.adhesion_rows(session)
+        [adhesion_of(row.facts) for row in rows]
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    assert len(rows) == 5 and len(statements) == 1
