@@ -97,6 +97,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_PASSWORD": _env("SMTP_PASSWORD"),
         "SMTP_STARTTLS": _env_bool("SMTP_STARTTLS", False),
         "SMTP_TIMEOUT_SECONDS": _env_int("SMTP_TIMEOUT_SECONDS", 10),
+        # The DGFiP's API-management team, told of each approval so that it opens the accesses (DOMAIN §10).
+        "API_MANAGEMENT_EMAIL": _env("API_MANAGEMENT_EMAIL", "gestion-api@dgfip.exemple.fr"),
         "MAIL_FROM": _env("MAIL_FROM", "Habilitations DGFiP <ne-pas-repondre@habilitations.exemple.fr>"),
         "OUTBOX_MAX_ATTEMPTS": _env_int("OUTBOX_MAX_ATTEMPTS", 8),
         "OUTBOX_BACKOFF_SECONDS": _env_int("OUTBOX_BACKOFF_SECONDS", 30),

@@ -41,6 +41,10 @@ def test_owners_of_the_named_sections_and_the_collectivite_are_told(
     fill_every_section(session, request, {Actor.COLLECTIVITE: dpo, Actor.EDITEUR: vendor})
     services.accept_cgu(session, request, principal=dpo, expected_version=None)
     services.apply_event(session, request, Event.SUBMIT, principal=dpo)
+    session.commit()
+    # The submission's own emails (acknowledgement, notice to the instructor) leave first.
+    assert deliver_due(session, smtp_server.outbox_settings(app.config), worker_id="submit").sent == 2
+    smtp_server.clear()
     services.apply_event(
         session,
         request,

@@ -9,13 +9,14 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.accounts.models import Membership, User
 from tracker.accounts.principal import Principal
-from tracker.accounts.queries import member_emails
+from tracker.accounts.queries import dgfip_instructors, member_emails
 from tracker.attestations import services as attestations
 from tracker.attestations.models import Attestation
 from tracker.audit import services as audit
@@ -29,6 +30,7 @@ from tracker.catalogue.definitions import (
 )
 from tracker.catalogue.rules import status_after_save, submission_blockers, validate_section
 from tracker.db import utcnow
+from tracker.habilitations import notifications
 from tracker.habilitations.changelog import changes_between
 from tracker.habilitations.deadlines import instruction_deadline
 from tracker.habilitations.models import (
@@ -410,8 +412,44 @@ def apply_event(
         request.cgu_accepted_at = None
         request.cgu_accepted_by_id = None
     entry = _timeline(session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation)
+    _notify(session, request, outcome, (reason or "").strip(), habilitation)
     flush_checking_version(session)
     return entry
+
+
+def _notify(
+    session: Session, request: HabilitationRequest, outcome: Outcome, reason: str, habilitation: Habilitation | None
+) -> None:
+    """The emails of DOMAIN §10 that a transition sends, through the outbox (they leave after the commit)."""
+    parties = {request.organization_id, request.editeur_id, request.hebergeur_id}
+    sends: list[tuple[list[str], notifications.Notice]] = []
+    if outcome.event is Event.SUBMIT and request.deadline_at is not None:
+        sends.append(
+            (
+                member_emails(session, {request.organization_id}),
+                notifications.submission_received(request, request.deadline_at),
+            )
+        )
+        instructors = [user.email for user in dgfip_instructors(session)]
+        sends.append((instructors, notifications.submission_to_instruct(request, request.deadline_at)))
+    elif outcome.event is Event.APPROVE and habilitation is not None:
+        contacts = request.section(Stage.SANDBOX, "contacts")
+        named = [contacts.data.get(key) for key in ("responsable_email", "dpo_email")] if contacts else []
+        recipients = sorted({*member_emails(session, {request.organization_id}), *(e for e in named if e)})
+        sends.append((recipients, notifications.approved(request, habilitation, reason or None)))
+        sends.append(
+            ([current_app.config["API_MANAGEMENT_EMAIL"]], notifications.api_management_notice(request, habilitation))
+        )
+    elif outcome.event is Event.REFUSE:
+        was_update = outcome.target is State.VALIDATED
+        sends.append((member_emails(session, parties), notifications.refused(request, reason, was_update=was_update)))
+    elif outcome.event is Event.REVOKE:
+        sends.append((member_emails(session, parties), notifications.revoked(request, reason)))
+    for recipients, notice in sends:
+        for email in recipients:
+            queue_email(
+                session, "notice", email, habilitation_request_id=request.id, hab_request=request, notice=notice
+            )
 
 
 def _submission_changelog(session: Session, request: HabilitationRequest) -> dict[str, Any]:
