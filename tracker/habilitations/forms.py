@@ -96,10 +96,6 @@ class EventForm(VersionedForm):
     sections = MultiCheckboxField("Sections à modifier", choices=[], validate_choice=False)
 
 
-class SimpleActionForm(VersionedForm):
-    pass
-
-
 class PartiesForm(VersionedForm):
     """The collectivité names its éditeur and hébergeur; name and e-mail serve only for an organization
     the tracker does not know yet (or one without any user)."""
