@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
-from tracker.accounts.models import Membership, User
 from tracker.accounts.principal import Principal
 from tracker.accounts.queries import dgfip_instructors, member_emails
 from tracker.attestations import services as attestations
@@ -496,20 +495,13 @@ def _tell_owners_of_requested_changes(
             labels_by_owner.setdefault(owner_id, []).append(section_definition.label)
     labels_by_owner.setdefault(request.organization_id, [])
     all_labels = [definition.section(s.key).label for s in sections]
-    recipients = session.execute(
-        select(User.email, Membership.organization_id)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.organization_id.in_(labels_by_owner), User.is_active.is_(True))
-        .order_by(User.email)
-    ).all()
-    for email, organization_id in recipients:
-        queue_email(
+    for organization_id, own_labels in labels_by_owner.items():
+        _tell(
             session,
+            request,
+            {organization_id},
             "changes_requested",
-            email,
-            habilitation_request_id=request.id,
-            hab_request=request,
-            own_sections=labels_by_owner[organization_id],
+            own_sections=own_labels,
             all_sections=all_labels,
             reason=reason.strip(),
         )
