@@ -19,6 +19,7 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    SubmitField,
     TelField,
     TextAreaField,
     URLField,
@@ -94,6 +95,10 @@ class EventForm(VersionedForm):
     request_id = HiddenField()
     reason = TextAreaField("Motif", validators=[Optional(), Length(max=5000)])
     sections = MultiCheckboxField("Sections à modifier", choices=[], validate_choice=False)
+    # DGFiP decisions only: a message template to start from (filled in by the page's script, or by the
+    # preview when scripts are off), and the preview button, which takes the decision on trial only.
+    template = SelectField("Partir d'un modèle de message", choices=[], validate_choice=False)
+    preview = SubmitField("Prévisualiser le courriel")
 
 
 class PartiesForm(VersionedForm):

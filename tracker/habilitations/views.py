@@ -4,9 +4,10 @@ call one service → commit → redirect.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from tracker.accounts.principal import Principal, current_principal
@@ -36,6 +37,7 @@ from tracker.habilitations.forms import (
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.parties import Hosting, PartyContact, PartyError, designate_parties, hosting_of
 from tracker.habilitations.workflow import (
+    CONSEQUENCES,
     EDITABLE,
     RULES,
     Actor,
@@ -46,6 +48,8 @@ from tracker.habilitations.workflow import (
     WorkflowError,
     available_events,
 )
+from tracker.instruction import messages
+from tracker.instruction.decisions import EmailPreview, preview_emails
 from tracker.instruction.services import NOTE_MAX_LENGTH, notes_of
 from tracker.products import queries as product_queries
 from tracker.products.models import SoftwareProduct
@@ -61,14 +65,28 @@ def _refuse(error: WorkflowError) -> None:
         abort(403)
 
 
+def _event_form(hab_request: HabilitationRequest, event: Event, **kwargs: Any) -> EventForm:
+    form = EventForm(prefix=event.value, **kwargs)
+    if event is Event.REQUEST_CHANGES:
+        form.sections.choices = choices((s.key, s.label) for s in services.definitions_in_form(hab_request))
+    return form
+
+
 def _event_forms(hab_request: HabilitationRequest, principal: Principal, facts: RequestFacts) -> dict[Event, EventForm]:
-    forms = {}
-    for event in available_events(facts, services.actor_on(hab_request, principal)):
-        form = EventForm(prefix=event.value, formdata=None, version=hab_request.version, request_id=hab_request.id)
-        if event is Event.REQUEST_CHANGES:
-            form.sections.choices = choices((s.key, s.label) for s in services.definitions_in_form(hab_request))
-        forms[event] = form
-    return forms
+    return {
+        event: _event_form(hab_request, event, formdata=None, version=hab_request.version, request_id=hab_request.id)
+        for event in available_events(facts, services.actor_on(hab_request, principal))
+    }
+
+
+def _template_choices(
+    hab_request: HabilitationRequest, events: Iterable[Event]
+) -> dict[Event, list[messages.TemplateChoice]]:
+    """The message templates of the decisions on offer, filled in for this request (none queried otherwise)."""
+    if not set(events) & set(messages.DECISIONS):
+        return {}
+    templates = messages.templates_by_decision(db.session)
+    return messages.choices_for(templates, hab_request, current_app.config["BASE_URL"])
 
 
 def _render_detail(
@@ -77,14 +95,16 @@ def _render_detail(
     *,
     status: int = 200,
     error: WorkflowError | None = None,
-    failed_form: tuple[Event, EventForm] | None = None,
+    open_form: tuple[Event, EventForm] | None = None,
+    previews: list[EmailPreview] | None = None,
     cgu_form: CguForm | None = None,
 ) -> tuple[str, int]:
+    """``open_form``: the decision dialog to show open again, as submitted (a refused form, or a preview)."""
     definition = services.api_definition(hab_request)
     facts = services.facts_for(hab_request)
     event_forms = _event_forms(hab_request, principal, facts)
-    if failed_form is not None:
-        event_forms[failed_form[0]] = failed_form[1]
+    if open_form is not None and open_form[0] in event_forms:
+        event_forms[open_form[0]] = open_form[1]
     timeline = queries.timeline(db.session, hab_request.id)
     sections = [
         {
@@ -123,7 +143,11 @@ def _render_detail(
         sections=sections,
         attesters=attesters,
         event_forms=event_forms,
+        open_event=open_form[0] if open_form is not None else None,
+        previews=previews,
+        template_choices=_template_choices(hab_request, event_forms),
         rules=RULES,
+        decision_consequences=CONSEQUENCES,
         timeline=timeline,
         blockers=facts.submission_blockers if Event.SUBMIT in event_forms else (),
         error=error,
@@ -228,22 +252,27 @@ def take_event(request_id: int, event_name: str) -> Response | tuple[str, int]:
         event = Event(event_name)
     except ValueError:
         abort(404)
-    form = EventForm(prefix=event.value)
+    form = _event_form(hab_request, event)
     if form.request_id.data and form.request_id.data != str(hab_request.id):
         abort(404)  # a hidden field naming another request is treated like a foreign URL
     if not form.validate_on_submit():
         db.session.rollback()
-        return _render_detail(hab_request, principal, status=422, failed_form=(event, form))
+        return _render_detail(hab_request, principal, status=422, open_form=(event, form))
+    if form.preview.data and not (form.reason.data or "").strip() and form.template.data:
+        # Without the page's script, the chosen template reaches the text only through the preview.
+        chosen = {str(c.id): c.text for c in _template_choices(hab_request, [event]).get(event, [])}
+        form.reason.data = chosen.get(form.template.data, "")
+    arguments = {
+        "principal": principal,
+        "reason": form.reason.data,
+        "sections": form.sections.data or (),
+        "expected_version": form.expected_version,
+    }
     try:
-        services.apply_event(
-            db.session,
-            hab_request,
-            event,
-            principal=principal,
-            reason=form.reason.data,
-            sections=form.sections.data or (),
-            expected_version=form.expected_version,
-        )
+        if form.preview.data:
+            previews = preview_emails(db.session, hab_request, event, **arguments)
+            return _render_detail(hab_request, principal, open_form=(event, form), previews=previews)
+        services.apply_event(db.session, hab_request, event, **arguments)
     except WorkflowError as error:
         _refuse(error)
         hab_request = queries.get_visible_request(db.session, principal, request_id)
@@ -251,7 +280,7 @@ def take_event(request_id: int, event_name: str) -> Response | tuple[str, int]:
             # The reason or the named sections were refused: say so next to that field.
             target = form.reason if isinstance(error, ReasonRequired) else form.sections
             target.errors = [error.message]
-            return _render_detail(hab_request, principal, status=422, failed_form=(event, form))
+            return _render_detail(hab_request, principal, status=422, open_form=(event, form))
         return _render_detail(hab_request, principal, status=error.http_status, error=error)
     db.session.commit()
     flash(f"{RULES[event].label} : c'est fait.", "success")

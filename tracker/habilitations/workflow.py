@@ -486,6 +486,29 @@ RULES: dict[Event, EventRule] = {
 
 assert set(RULES) == set(Event), "every event needs a rule"
 
+# What taking an event does, said in its confirmation dialog before anyone takes it.
+CONSEQUENCES: dict[Event, str] = {
+    Event.SUBMIT: "La demande part à la DGFiP, qui a deux mois pour l'instruire ; elle n'est plus modifiable "
+    "pendant l'instruction.",
+    Event.REQUEST_CHANGES: "La demande revient aux parties : seules les sections cochées rouvrent et leurs "
+    "attestations sont à signer de nouveau. Le délai d'instruction s'arrête jusqu'à la prochaine soumission.",
+    Event.APPROVE: "Une habilitation est délivrée pour l'étape en cours ; la collectivité, ses contacts et l'équipe "
+    "de gestion des API sont prévenus.",
+    Event.REFUSE: "La demande est refusée (pour une mise à jour, l'habilitation en vigueur reste active) ; le motif "
+    "est envoyé à toutes les parties.",
+    Event.ARCHIVE: "La demande quitte les listes ; elle reste conservée avec son historique.",
+    Event.REOPEN: "L'habilitation en vigueur reste active pendant la préparation et l'instruction de la mise à jour.",
+    Event.CANCEL_REOPENING: "La mise à jour est abandonnée : la demande revient au contenu de l'habilitation en "
+    "vigueur.",
+    Event.START_PRODUCTION: "La demande passe à l'étape de production : de nouvelles sections sont à remplir et les "
+    "conditions générales à accepter de nouveau.",
+    Event.CANCEL_PRODUCTION: "L'étape de production est abandonnée : la demande revient à l'habilitation bac à sable "
+    "en vigueur.",
+    Event.REVOKE: "Toutes les habilitations de la demande sont révoquées : le téléservice ne doit plus appeler "
+    "l'API. Le motif est envoyé à toutes les parties.",
+}
+assert set(CONSEQUENCES) == set(Event) - {Event.CREATE}, "every event taken from a request page is explained"
+
 
 def _describe(facts: RequestFacts) -> str:
     if facts.state is None:
