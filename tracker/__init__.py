@@ -44,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from tracker.attestations.views import blueprint as attestations_blueprint
     from tracker.documents.views import blueprint as documents_blueprint
     from tracker.habilitations.views import blueprint as habilitations_blueprint
+    from tracker.instruction.message_views import blueprint as messages_blueprint
     from tracker.instruction.views import blueprint as instruction_blueprint
     from tracker.main.views import blueprint as main_blueprint
     from tracker.products.views import blueprint as products_blueprint
@@ -54,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(documents_blueprint)
     app.register_blueprint(attestations_blueprint)
     app.register_blueprint(instruction_blueprint)
+    app.register_blueprint(messages_blueprint)
     app.register_blueprint(products_blueprint)
 
     from tracker.templating import register_templating
