@@ -28,6 +28,7 @@ from tracker.habilitations import services
 from tracker.habilitations.models import HabilitationRequest
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
 from tracker.habilitations.workflow import Event, Stage
+from tracker.instruction import messages
 from tracker.products.services import find_or_declare
 
 
@@ -394,6 +395,41 @@ def _build_editeur_sandbox(session: Session) -> HabilitationRequest:
     return request
 
 
+# Wordings the DGFiP instructors start their decisions from (kept by DGFiP administrators).
+MESSAGE_TEMPLATES = (
+    (
+        Event.APPROVE,
+        "Validation standard",
+        "Bonjour,\n\nLa demande {numero} « {intitule} » est validée. Les accès à l'API Impôt particulier seront "
+        "transmis au contact technique désigné.\n\nVous pouvez suivre la demande ici : {lien}",
+    ),
+    (
+        Event.REQUEST_CHANGES,
+        "Délibération manquante",
+        "Bonjour,\n\nPour instruire la demande {numero}, merci de joindre la délibération ou l'acte réglementaire "
+        "qui fonde le traitement, puis de soumettre de nouveau la demande : {lien}",
+    ),
+    (
+        Event.REQUEST_CHANGES,
+        "Données non justifiées",
+        "Bonjour,\n\nCertaines données demandées pour {numero} ne sont pas nécessaires au cas d'usage déclaré. "
+        "Merci de limiter la sélection aux données strictement utiles ou de justifier chacune d'elles.",
+    ),
+    (
+        Event.REFUSE,
+        "Absence de cadre juridique",
+        "Bonjour,\n\nLa demande {numero} de {collectivite} est refusée : aucun texte ne permet à la collectivité "
+        "d'accéder aux données fiscales demandées pour ce traitement.",
+    ),
+    (
+        Event.REVOKE,
+        "Manquement aux engagements de sécurité",
+        "Bonjour,\n\nLes habilitations de la demande {numero} sont révoquées : les engagements de sécurité "
+        "pris dans la demande ne sont plus respectés.",
+    ),
+)
+
+
 def seed(session: Session, password: str) -> bool:
     """Create the demo data; False (and nothing written) when it is already there."""
     sirets = {siret for _name, _kind, siret, _dept in ORGANIZATIONS.values()}
@@ -418,6 +454,9 @@ def seed(session: Session, password: str) -> bool:
     for use_case, description, events in DEMO_REQUESTS:
         _build_request(session, parties, use_case, description, events)
     _build_editeur_sandbox(session)
+    instructeur = _principal(session, "instructeur@dgfip.exemple.fr")
+    for event, title, body in MESSAGE_TEMPLATES:
+        messages.create_template(session, principal=instructeur, event=event, title=title, body=body)
     return True
 
 
