@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from tracker.instruction.message_views import blueprint as messages_blueprint
     from tracker.instruction.views import blueprint as instruction_blueprint
     from tracker.main.views import blueprint as main_blueprint
+    from tracker.notify.views import blueprint as notify_blueprint
     from tracker.products.views import blueprint as products_blueprint
 
     app.register_blueprint(main_blueprint)
@@ -57,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(instruction_blueprint)
     app.register_blueprint(messages_blueprint)
     app.register_blueprint(products_blueprint)
+    app.register_blueprint(notify_blueprint)
 
     from tracker.templating import register_templating
 

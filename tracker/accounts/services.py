@@ -25,6 +25,7 @@ from tracker.accounts.models import (
 from tracker.accounts.passwords import PasswordHashing, password_problems
 from tracker.audit import services as audit
 from tracker.db import utcnow
+from tracker.notify.kinds import NotificationKind
 from tracker.notify.services import queue_email
 
 if TYPE_CHECKING:
@@ -260,6 +261,7 @@ def invite(
         session,
         "invitation",
         email,
+        kind=NotificationKind.INVITATION,
         habilitation_request_id=habilitation_request_id,
         confidential=True,
         habilitation_request=habilitation_request,

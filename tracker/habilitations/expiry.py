@@ -27,6 +27,7 @@ from tracker.habilitations.models import (
 )
 from tracker.habilitations.services import habilitation_dates, organization_playing
 from tracker.habilitations.workflow import Stage
+from tracker.notify.kinds import NotificationKind
 from tracker.notify.services import queue_email
 
 REMINDER_DAYS = (90, 30, 7)
@@ -118,13 +119,21 @@ def expire_lapsed(session: Session, today: date) -> list[Habilitation]:
             object_id=habilitation.id,
             details={"request": request.number, "reason": reason},
         )
-        instructors = [u.email for u in dgfip_instructors(session)] if instructors is None else instructors
+        if instructors is None:  # read once per run, whatever the number of habilitations expiring
+            instructors = dgfip_instructors(session, receiving=NotificationKind.HABILITATION_EXPIRED)
         owners = {request.organization_id, *(organization_playing(request, expiry.owner) for expiry, _day in lapsed)}
-        for email in [*member_emails(session, owners), *instructors]:
+        recipients = [
+            *((email, None) for email in member_emails(session, owners, kind=NotificationKind.HABILITATION_EXPIRED)),
+            # DGFiP agents' emails carry a link (and the RFC 8058 headers) to turn this notification off.
+            *((instructor.email, instructor.id) for instructor in instructors),
+        ]
+        for email, unsubscribe_user_id in recipients:
             queue_email(
                 session,
                 "habilitation_expired",
                 email,
+                kind=NotificationKind.HABILITATION_EXPIRED,
+                unsubscribe_user_id=unsubscribe_user_id,
                 habilitation_request_id=request.id,
                 hab_request=request,
                 habilitation=habilitation,
@@ -159,11 +168,13 @@ def send_reminders(session: Session, today: date) -> int:
                     )
             except IntegrityError:
                 continue  # already sent by an earlier run (or a concurrent one)
-            for email in member_emails(session, {request.organization_id, organization_playing(request, expiry.owner)}):
+            concerned = {request.organization_id, organization_playing(request, expiry.owner)}
+            for email in member_emails(session, concerned, kind=NotificationKind.EXPIRY_REMINDER):
                 queue_email(
                     session,
                     "expiry_reminder",
                     email,
+                    kind=NotificationKind.EXPIRY_REMINDER,
                     habilitation_request_id=request.id,
                     hab_request=request,
                     habilitation=habilitation,

@@ -24,6 +24,15 @@ class Notice:
     quote: str | None = None
 
 
+def approval_contacts(request: HabilitationRequest) -> tuple[str, ...]:
+    """The addresses of the responsable de traitement and the DPO named in the request's « contacts »
+    section, who are told of the approval (DOMAIN §4, §10) whether or not they have an account."""
+    contacts = request.section(Stage.SANDBOX, "contacts")
+    if contacts is None:
+        return ()
+    return tuple(address for key in ("responsable_email", "dpo_email") if (address := contacts.data.get(key)))
+
+
 def _named(request: HabilitationRequest) -> str:
     return f"{request.number} « {request.intitule} » de {request.organization.name}"
 

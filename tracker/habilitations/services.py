@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
+from tracker.accounts.models import User
 from tracker.accounts.principal import Principal
 from tracker.accounts.queries import dgfip_instructors, member_emails
 from tracker.attestations import services as attestations
@@ -54,6 +55,7 @@ from tracker.habilitations.workflow import (
     WorkflowError,
     decide,
 )
+from tracker.notify.kinds import NotificationKind
 from tracker.notify.services import queue_email
 from tracker.products.models import SoftwareProduct
 from tracker.products.queries import sandbox_habilitation_of
@@ -419,36 +421,70 @@ def apply_event(
 def _notify(
     session: Session, request: HabilitationRequest, outcome: Outcome, reason: str, habilitation: Habilitation | None
 ) -> None:
-    """The emails of DOMAIN §10 that a transition sends, through the outbox (they leave after the commit)."""
+    """The emails of DOMAIN §10 that a transition sends, through the outbox (they leave after the commit).
+    Each recipient set is read in one statement, without those who turned that notification off."""
     parties = {request.organization_id, request.editeur_id, request.hebergeur_id}
-    sends: list[tuple[list[str], notifications.Notice]] = []
     if outcome.event is Event.SUBMIT and request.deadline_at is not None:
-        sends.append(
-            (
-                member_emails(session, {request.organization_id}),
-                notifications.submission_received(request, request.deadline_at),
-            )
-        )
-        instructors = [user.email for user in dgfip_instructors(session)]
-        sends.append((instructors, notifications.submission_to_instruct(request, request.deadline_at)))
+        kind = NotificationKind.SUBMISSION_RECEIVED
+        notice = notifications.submission_received(request, request.deadline_at)
+        _send_notice(session, request, kind, member_emails(session, {request.organization_id}, kind=kind), notice)
+        kind = NotificationKind.SUBMISSION_TO_INSTRUCT
+        notice = notifications.submission_to_instruct(request, request.deadline_at)
+        _send_notice_to_agents(session, request, kind, dgfip_instructors(session, receiving=kind), notice)
     elif outcome.event is Event.APPROVE and habilitation is not None:
-        contacts = request.section(Stage.SANDBOX, "contacts")
-        named = [contacts.data.get(key) for key in ("responsable_email", "dpo_email")] if contacts else []
-        recipients = sorted({*member_emails(session, {request.organization_id}), *(e for e in named if e)})
-        sends.append((recipients, notifications.approved(request, habilitation, reason or None)))
-        sends.append(
-            ([current_app.config["API_MANAGEMENT_EMAIL"]], notifications.api_management_notice(request, habilitation))
+        kind = NotificationKind.APPROVED
+        contacts = notifications.approval_contacts(request)
+        recipients = member_emails(session, {request.organization_id}, kind=kind, also_to=contacts)
+        _send_notice(session, request, kind, recipients, notifications.approved(request, habilitation, reason or None))
+        _send_notice(
+            session,
+            request,
+            NotificationKind.API_MANAGEMENT,
+            [current_app.config["API_MANAGEMENT_EMAIL"]],
+            notifications.api_management_notice(request, habilitation),
         )
     elif outcome.event is Event.REFUSE:
-        was_update = outcome.target is State.VALIDATED
-        sends.append((member_emails(session, parties), notifications.refused(request, reason, was_update=was_update)))
+        kind = NotificationKind.REFUSED
+        notice = notifications.refused(request, reason, was_update=outcome.target is State.VALIDATED)
+        _send_notice(session, request, kind, member_emails(session, parties, kind=kind), notice)
     elif outcome.event is Event.REVOKE:
-        sends.append((member_emails(session, parties), notifications.revoked(request, reason)))
-    for recipients, notice in sends:
-        for email in recipients:
-            queue_email(
-                session, "notice", email, habilitation_request_id=request.id, hab_request=request, notice=notice
-            )
+        kind = NotificationKind.REVOKED
+        notice = notifications.revoked(request, reason)
+        _send_notice(session, request, kind, member_emails(session, parties, kind=kind), notice)
+
+
+def _send_notice(
+    session: Session,
+    request: HabilitationRequest,
+    kind: NotificationKind,
+    recipients: Iterable[str],
+    notice: notifications.Notice,
+) -> None:
+    for email in recipients:
+        queue_email(
+            session, "notice", email, kind=kind, habilitation_request_id=request.id, hab_request=request, notice=notice
+        )
+
+
+def _send_notice_to_agents(
+    session: Session,
+    request: HabilitationRequest,
+    kind: NotificationKind,
+    agents: Iterable[User],
+    notice: notifications.Notice,
+) -> None:
+    """DGFiP agents' emails carry a link (and the RFC 8058 headers) to turn that notification off."""
+    for agent in agents:
+        queue_email(
+            session,
+            "notice",
+            agent.email,
+            kind=kind,
+            unsubscribe_user_id=agent.id,
+            habilitation_request_id=request.id,
+            hab_request=request,
+            notice=notice,
+        )
 
 
 def _submission_changelog(session: Session, request: HabilitationRequest) -> dict[str, Any]:
@@ -500,6 +536,7 @@ def _tell_owners_of_requested_changes(
             session,
             request,
             {organization_id},
+            NotificationKind.CHANGES_REQUESTED,
             "changes_requested",
             own_sections=own_labels,
             all_sections=all_labels,
@@ -775,6 +812,7 @@ def _invalidate_attestation(
             session,
             request,
             {request.organization_id, organization_playing(request, definition.owner)},
+            NotificationKind.ATTESTATION_INVALIDATED,
             "attestation_invalidated",
             attestation=definition,
             reason=reason,
@@ -783,11 +821,18 @@ def _invalidate_attestation(
 
 
 def _tell(
-    session: Session, request: HabilitationRequest, organization_ids: set[int | None], template: str, **context: Any
+    session: Session,
+    request: HabilitationRequest,
+    organization_ids: set[int | None],
+    kind: NotificationKind,
+    template: str,
+    **context: Any,
 ) -> None:
-    """One email per active member of the given organizations, through the outbox."""
-    for email in member_emails(session, organization_ids):
-        queue_email(session, template, email, habilitation_request_id=request.id, hab_request=request, **context)
+    """One email per active member of the given organizations who receives ``kind``, through the outbox."""
+    for email in member_emails(session, organization_ids, kind=kind):
+        queue_email(
+            session, template, email, kind=kind, habilitation_request_id=request.id, hab_request=request, **context
+        )
 
 
 def covered(request: HabilitationRequest, definition: AttestationDefinition) -> attestations.CoveredContent:

@@ -1,4 +1,5 @@
-"""The transactional outbox: messages written with the change that causes them, delivered after commit."""
+"""The transactional outbox (messages written with the change that causes them, delivered after commit)
+and each user's choice of the notifications they receive."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.db import Base, UTCDateTime, enum_column, utcnow
+from tracker.notify.kinds import NotificationKind
 
 
 class OutboxStatus(enum.StrEnum):
@@ -42,3 +44,18 @@ class OutboxMessage(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),)
+
+
+class NotificationPreference(Base):
+    """A user's choice for one kind of notification. No row means the default: received."""
+
+    __tablename__ = "notification_preferences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(enum_column(NotificationKind, "notification_kind"))
+    is_enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # Also the index of the recipient queries' « has this user muted this kind? » lookup.
+    __table_args__ = (UniqueConstraint("user_id", "kind"),)

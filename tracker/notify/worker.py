@@ -16,6 +16,8 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy as email_policy
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -31,6 +33,26 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=6)
 MAX_ERROR_LENGTH = 500
 OUTBOX_ID_HEADER = "X-Tracker-Outbox-Id"
+# What ``queue_email`` may add (OutboxMessage.details["headers"]): the RFC 8058 one-click unsubscription.
+EXTRA_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post"})
+SMTP_MAX_LINE = 998
+
+
+class UrlListHeader(UnstructuredHeader):
+    """``List-Unsubscribe: <https://…>`` (RFC 2369) holds a URL longer than a folded line. The default
+    policy would cut it into RFC 2047 encoded words, which mail clients do not read as a URL; an ASCII
+    value that fits an SMTP line is written as it is instead."""
+
+    def fold(self, *, policy: Any) -> str:
+        line = f"{self.name}: {self}"
+        if line.isascii() and len(line) <= SMTP_MAX_LINE:
+            return line + policy.linesep
+        return super().fold(policy=policy)  # type: ignore[misc]
+
+
+_headers = HeaderRegistry()
+_headers.map_to_type("list-unsubscribe", UrlListHeader)
+MAIL_POLICY = email_policy.default.clone(header_factory=_headers)
 
 
 @dataclass(frozen=True)
@@ -219,13 +241,17 @@ def _send_batch(
 
 
 def build_email(message: OutboxMessage, sender: str, *, now: datetime) -> EmailMessage:
-    email = EmailMessage()
+    email = EmailMessage(policy=MAIL_POLICY)
     email["From"] = sender
     email["To"] = message.recipient
     email["Subject"] = message.subject
     email["Date"] = format_datetime(now)
     email["Message-ID"] = _message_id(message, sender)
     email[OUTBOX_ID_HEADER] = str(message.id)
+    for name, value in message.details.get("headers", {}).items():
+        if name not in EXTRA_HEADERS:  # never From, To, Bcc…: a message cannot redirect itself
+            raise ValueError(f"header {name!r} is not one a queued message may set")
+        email[name] = value
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
