@@ -16,9 +16,6 @@ import pytest
 from factories import login
 from flask import Flask
 from flask.testing import FlaskClient
-from smtp import ReceivedMail, SmtpSink
-from sqlalchemy.orm import Session
-
 from habilitations.builders import (
     Cast,
     Situation,
@@ -31,6 +28,9 @@ from habilitations.builders import (
     new_request,
     take,
 )
+from smtp import ReceivedMail, SmtpSink
+from sqlalchemy.orm import Session
+
 from tracker.accounts.siret import with_luhn_key
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.habilitations import expiry, services
@@ -164,9 +164,8 @@ def test_changes_requested_tell_each_owner_its_sections_and_the_reason(
     to_collectivite, to_editeur = post.one_to(cast.collectivite.email), post.one_to(cast.editeur.email)
     assert subject(to_collectivite) == subject(to_editeur) == expected_subject
     assert "Sections à modifier par votre organisation :\n- Le cadre juridique\n" in text(to_collectivite)
-    assert (
-        "Sections rouvertes sur l'ensemble de la demande :\n- Le cadre juridique\n- Les modalités d'accès"
-        in text(to_collectivite)
+    assert "Sections rouvertes sur l'ensemble de la demande :\n- Le cadre juridique\n- Les modalités d'accès" in text(
+        to_collectivite
     )
     assert "Sections à modifier par votre organisation :\n- Les modalités d'accès\n" in text(to_editeur)
     for mail in (to_collectivite, to_editeur):
@@ -343,7 +342,7 @@ def test_editing_an_attested_section_tells_the_collectivite_and_the_owner_to_sig
             f"Demande {request.number} : « Attestation des modalités d'accès » est à signer de nouveau"
         )
         body = text(mail)
-        assert "l'attestation « Attestation des modalités d'accès » ne correspond plus au contenu qu'elle couvre" in body
+        assert "l'attestation « Attestation des modalités d'accès » ne correspond plus au contenu" in body
         assert f"(modification faite par {cast.editeur.full_name}, {request.editeur.name})" in body
         assert "doit la signer de nouveau avant que la demande puisse être soumise" in body
     post.nothing_to(cast.hebergeur.email, cast.instructeur.email)
@@ -377,10 +376,8 @@ def _production_with_certificate_first(session: Session, cast: Cast) -> tuple[Ha
     return request, habilitation
 
 
-def test_expiry_reminders_reach_the_owning_party_and_the_collectivite(
-    session: Session, cast: Cast, post: Post
-) -> None:
-    request, habilitation = _production_with_certificate_first(session, cast)
+def test_expiry_reminders_reach_the_owning_party_and_the_collectivite(session: Session, cast: Cast, post: Post) -> None:
+    _request, habilitation = _production_with_certificate_first(session, cast)
     soonest, due_on = services.habilitation_dates(habilitation)[0]
     assert soonest.owner is Actor.HEBERGEUR
     post.start_afresh()
