@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from tracker.documents.views import blueprint as documents_blueprint
     from tracker.habilitations.views import blueprint as habilitations_blueprint
     from tracker.instruction.message_views import blueprint as messages_blueprint
+    from tracker.instruction.statistics_views import blueprint as statistics_blueprint
     from tracker.instruction.views import blueprint as instruction_blueprint
     from tracker.main.views import blueprint as main_blueprint
     from tracker.notify.views import blueprint as notify_blueprint
@@ -56,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(documents_blueprint)
     app.register_blueprint(attestations_blueprint)
     app.register_blueprint(instruction_blueprint)
+    app.register_blueprint(statistics_blueprint)
     app.register_blueprint(messages_blueprint)
     app.register_blueprint(products_blueprint)
     app.register_blueprint(notify_blueprint)
