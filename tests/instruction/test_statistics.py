@@ -23,6 +23,7 @@ from tracker.instruction import charts
 from tracker.instruction.statistics import (
     MAX_MONTHS,
     STAGE_LEFT_BY_EVENT,
+    Counts,
     DecisionDelays,
     DelaySummary,
     Month,
@@ -153,7 +154,7 @@ def test_assemble_gathers_the_delays_of_each_month_and_of_the_period() -> None:
     assert february.final_decision == DelaySummary(1, 12.0, 12.0)
     assert figures.first_decision == DelaySummary(3, 2.0, pytest.approx(5.2))
     assert figures.final_decision == DelaySummary(1, 12.0, 12.0)
-    assert figures.totals == {"submitted": 1, "validated": 3, "refused": 1}
+    assert figures.totals == Counts(submitted=1, validated=3, refused=1)
     assert figures.final_backlog == 0 and figures.has_backlog and figures.has_counts
 
 
@@ -228,6 +229,10 @@ def test_a_bar_chart_draws_one_bar_per_non_zero_value() -> None:
         _chart(categories=("janv. 2026",))
     with pytest.raises(ValueError):
         charts.Series('x" onload="alert(1)', "X", (1,), charts.ERROR)
+    with pytest.raises(ValueError):
+        charts.Series("x", "X", (1,), 'red" onload="alert(1)')
+    with pytest.raises(ValueError):
+        charts.line_chart(_chart(), area=True)  # an area cannot have gaps
 
 
 # --- hand-built timelines -----------------------------------------------------------------------------
@@ -312,7 +317,7 @@ def test_counts_per_month(session: Session, history: dict) -> None:
     assert _column(figures, "submitted") == [1, 1, 2, 0]
     assert _column(figures, "validated") == [1, 1, 0, 0]
     assert _column(figures, "refused") == [0, 0, 0, 1]
-    assert figures.totals == {"submitted": 4, "validated": 2, "refused": 1}
+    assert figures.totals == Counts(submitted=4, validated=2, refused=1)
 
 
 def test_backlog_at_the_end_of_each_month(session: Session, history: dict) -> None:

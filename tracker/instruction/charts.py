@@ -25,6 +25,8 @@ PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 LABEL_ROOM = 72
 FONT_SIZE = 13
 CSS_NAME = re.compile(r"[a-z][a-z0-9-]*")
+COLOUR = re.compile(r"#[0-9a-f]{6}")
+DASH = re.compile(r"[0-9]+(?: [0-9]+)*")
 # French typography separates thousands with a narrow no-break space.
 THOUSANDS = "\u202f"
 
@@ -66,8 +68,11 @@ class Series:
     marker: str = "circle"  # or "square"
 
     def __post_init__(self) -> None:
+        # These go into attributes unescaped: only what is known to be harmless is accepted.
         if not CSS_NAME.fullmatch(self.key):
             raise ValueError(f"not a CSS name: {self.key!r}")
+        if not COLOUR.fullmatch(self.colour) or (self.dash and not DASH.fullmatch(self.dash)):
+            raise ValueError(f"not a colour or a dash pattern: {self.colour!r}, {self.dash!r}")
         if self.marker not in ("circle", "square"):
             raise ValueError(f"unknown marker: {self.marker!r}")
 
@@ -242,7 +247,10 @@ def bar_chart(chart: Chart) -> Markup:
 
 def line_chart(chart: Chart, *, area: bool = False) -> Markup:
     """A line per series through each category's value, broken where a value is missing (a month without
-    any decision), with a marker on every point; ``area`` also shades the surface under the first series."""
+    any decision), with a marker on every point; ``area`` also shades the surface under the first series,
+    which must then have no gap."""
+    if area and None in chart.series[0].values:
+        raise ValueError("an area needs a value for every category")
     frame = _Frame(chart)
     parts = _open(chart)
     parts += _legend(
@@ -257,34 +265,37 @@ def line_chart(chart: Chart, *, area: bool = False) -> Markup:
     parts += _axes(frame)
     for position, series in enumerate(chart.series):
         points = [
-            (index, frame.x(index), frame.y(value)) for index, value in enumerate(series.values) if value is not None
+            (index, value, frame.x(index), frame.y(value))
+            for index, value in enumerate(series.values)
+            if value is not None
         ]
         parts.append(_group(series))
         if area and position == 0 and points:
-            outline = " ".join(f"{x:.1f},{y:.1f}" for _i, x, y in points)
+            outline = " ".join(f"{x:.1f},{y:.1f}" for _i, _v, x, y in points)
             baseline = frame.y(0)
             parts.append(
-                f'<polygon class="stat-chart__area" points="{points[0][1]:.1f},{baseline:.1f} {outline} '
-                f'{points[-1][1]:.1f},{baseline:.1f}" fill="{BLUE_FRANCE_LIGHT}" stroke="none"/>'
+                f'<polygon class="stat-chart__area" points="{points[0][2]:.1f},{baseline:.1f} {outline} '
+                f'{points[-1][2]:.1f},{baseline:.1f}" fill="{BLUE_FRANCE_LIGHT}" stroke="none"/>'
             )
         for segment in _segments(points):
             if len(segment) < 2:
                 continue  # a lone point: its marker shows it
-            path = " ".join(f"{'M' if n == 0 else 'L'}{x:.1f},{y:.1f}" for n, (_i, x, y) in enumerate(segment))
+            path = " ".join(f"{'M' if n == 0 else 'L'}{x:.1f},{y:.1f}" for n, (_i, _v, x, y) in enumerate(segment))
             dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
             parts.append(f'<path class="stat-chart__line" d="{path}" fill="none" stroke-width="2.5"{dash}/>')
-        for index, x, y in points:
-            value = series.values[index]
-            assert value is not None
+        for index, value, x, y in points:
             parts.append(_marker(series, x, y, inner=_tooltip(chart, series, index, value)))
         parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
 
 
-def _segments(points: Sequence[tuple[int, float, float]]) -> list[list[tuple[int, float, float]]]:
+Point = tuple[int, float, float, float]  # category index, value, x, y
+
+
+def _segments(points: Sequence[Point]) -> list[list[Point]]:
     """Runs of consecutive categories: a missing value breaks the line rather than bridging the gap."""
-    segments: list[list[tuple[int, float, float]]] = []
+    segments: list[list[Point]] = []
     for point in points:
         if segments and segments[-1][-1][0] == point[0] - 1:
             segments[-1].append(point)

@@ -38,7 +38,7 @@ import itertools
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -266,6 +266,15 @@ class DecisionDelays:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """Requests submitted, validated and refused (what counts: see the module's docstring)."""
+
+    submitted: int = 0
+    validated: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True)
 class MonthStatistics:
     month: Month
     submitted: int
@@ -281,11 +290,11 @@ class Statistics:
     months: tuple[MonthStatistics, ...]
     first_decision: DelaySummary
     final_decision: DelaySummary
-    totals: dict[str, int] = field(default_factory=dict)
+    totals: Counts
 
     @property
     def has_counts(self) -> bool:
-        return any(self.totals.values())
+        return any(astuple(self.totals))
 
     @property
     def has_backlog(self) -> bool:
@@ -344,11 +353,11 @@ def assemble(
         months=rows,
         first_decision=DelaySummary.of(itertools.chain.from_iterable(first_delays)),
         final_decision=DelaySummary.of(itertools.chain.from_iterable(final_delays)),
-        totals={
-            "submitted": sum(m.submitted for m in monthly),
-            "validated": sum(m.validated for m in monthly),
-            "refused": sum(m.refused for m in monthly),
-        },
+        totals=Counts(
+            submitted=sum(m.submitted for m in monthly),
+            validated=sum(m.validated for m in monthly),
+            refused=sum(m.refused for m in monthly),
+        ),
     )
 
 
@@ -499,7 +508,7 @@ def decisions(session: Session, filters: StatisticsFilters) -> Iterator[Decision
 
 
 def _to_the_second(days: float | None) -> float | None:
-    """Drops the float noise of ``julianday``: timestamps are kept to the microsecond, delays to the second."""
+    """Delays to the second: drops the float noise of ``julianday``, so that both databases agree."""
     return None if days is None else round(days * SECONDS_PER_DAY) / SECONDS_PER_DAY
 
 

@@ -99,8 +99,8 @@ def _counts_chart(figures: Statistics, scope: str) -> Markup:
             chart_id="chart-counts",
             title="Demandes soumises, validées et refusées par mois",
             description=(
-                f"Histogramme groupé, {scope}. Sur la période : {number(totals['submitted'])} soumises, "
-                f"{number(totals['validated'])} validées, {number(totals['refused'])} refusées. {TABLE_HINT}"
+                f"Histogramme groupé, {scope}. Sur la période : {number(totals.submitted)} soumises, "
+                f"{number(totals.validated)} validées, {number(totals.refused)} refusées. {TABLE_HINT}"
             ),
             categories=_categories(figures),
             series=(
