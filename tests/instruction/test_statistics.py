@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from factories import login
 from flask.testing import FlaskClient
-from habilitations.builders import Cast, make_cast, new_request
+from habilitations.builders import Cast, Situation, build, make_cast, new_request
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from tracker.db import utcnow
 from tracker.habilitations.models import HabilitationRequest, TimelineEntry
 from tracker.habilitations.workflow import Event, Stage, State
 from tracker.instruction import charts
@@ -389,6 +390,31 @@ def test_a_decision_is_paired_with_its_submissions_even_long_before_the_period(s
     days = (utc(2026, 2, 15, 8) - utc(2024, 2, 15, 8)).days
     assert figures.first_decision == DelaySummary(1, days, days) == figures.final_decision
     assert _column(figures, "backlog") == [0]
+
+
+def test_the_services_timeline_gives_the_same_figures_as_the_requests_states(session: Session, cast: Cast) -> None:
+    """Built through the real services: what the timeline says agrees with the requests' states."""
+    requests = [
+        build(session, cast, situation)
+        for situation in (
+            Situation.SUBMITTED,
+            Situation.CHANGES_REQUESTED,  # its resubmission is not counted again
+            Situation.VALIDATED,
+            Situation.REFUSED,
+            Situation.REOPENING_SUBMITTED,  # the sandbox, then the update: two submissions
+            Situation.PRODUCTION_SUBMITTED,  # the sandbox, then the production stage: two submissions
+        )
+    ]
+    session.commit()
+    # Two months, so that a run at midnight on the last day of a month still sees everything.
+    current = Month.of(utcnow())
+    figures = compute(session, StatisticsFilters(current.plus(-1), current))
+    assert figures.totals == Counts(submitted=8, validated=3, refused=1)
+    waiting = [request for request in requests if request.state is State.SUBMITTED]
+    assert figures.final_backlog == len(waiting) == 3
+    production = compute(session, StatisticsFilters(current.plus(-1), current, Stage.PRODUCTION))
+    assert production.final_backlog == 1 and production.totals == Counts(submitted=1)
+    assert figures.first_decision.count == 5 and figures.final_decision.count == 4
 
 
 # --- the page -----------------------------------------------------------------------------------------
