@@ -31,6 +31,7 @@ from habilitations.builders import (
 from smtp import ReceivedMail, SmtpSink
 from sqlalchemy.orm import Session
 
+from tracker.accounts.models import User
 from tracker.accounts.siret import with_luhn_key
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.habilitations import expiry, services
@@ -92,7 +93,7 @@ def subject(mail: ReceivedMail) -> str:
 
 
 def decide_over_http(
-    client: FlaskClient, session: Session, user: Any, request: HabilitationRequest, event: Event, **form: Any
+    client: FlaskClient, session: Session, user: User, request: HabilitationRequest, event: Event, **form: Any
 ) -> None:
     login(client, session, user)
     response = client.post(event_url(request.id, event), data=event_form(request, event, **form))

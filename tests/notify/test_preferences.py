@@ -31,7 +31,7 @@ from tracker.habilitations import services
 from tracker.habilitations.workflow import Actor, Event
 from tracker.notify.kinds import PREFERENCE_KINDS, NotificationKind
 from tracker.notify.models import NotificationPreference, OutboxMessage, OutboxStatus
-from tracker.notify.services import choose_notifications
+from tracker.notify.services import _new_preference_row, choose_notifications
 from tracker.notify.unsubscribe import SALT, unsubscribe_token, unsubscribe_url
 from tracker.notify.worker import OutboxSettings, build_email, deliver_due
 
@@ -597,3 +597,17 @@ def test_the_worker_refuses_a_header_a_message_may_not_set(
     assert message.status is OutboxStatus.FAILED
     assert "Bcc" in message.last_error
     assert smtp_server.received() == []
+
+
+def test_a_choice_saved_meanwhile_by_another_transaction_is_updated_not_duplicated(
+    session: Session, cast: Cast
+) -> None:
+    """The one-click POST of a mail client and the person's own click may insert the same row at once;
+    the second insert meets the unique constraint and updates the row the first one wrote."""
+    session.add(NotificationPreference(user_id=cast.instructeur.id, kind=K.HABILITATION_EXPIRED, is_enabled=False))
+    session.flush()
+
+    row = _new_preference_row(session, cast.instructeur.id, K.HABILITATION_EXPIRED)
+
+    assert row.is_enabled is False
+    assert stored(session, cast.instructeur) == {K.HABILITATION_EXPIRED: False}

@@ -72,14 +72,8 @@ def queue_email(
     return message
 
 
-def _preference_row(session: Session, user_id: int, kind: NotificationKind) -> NotificationPreference:
-    """The user's row for ``kind``, created (enabled, the default) if missing."""
-    wanted = select(NotificationPreference).where(
-        NotificationPreference.user_id == user_id, NotificationPreference.kind == kind
-    )
-    row = session.execute(wanted).scalar_one_or_none()
-    if row is not None:
-        return row
+def _new_preference_row(session: Session, user_id: int, kind: NotificationKind) -> NotificationPreference:
+    """A row for a kind the user had never chosen (received, the default), for the caller to set."""
     try:
         with session.begin_nested():
             row = NotificationPreference(user_id=user_id, kind=kind, is_enabled=True, updated_at=utcnow())
@@ -87,7 +81,11 @@ def _preference_row(session: Session, user_id: int, kind: NotificationKind) -> N
     except IntegrityError:
         # Saved at the same moment elsewhere (a mail client's one-click POST and the person's own click):
         # the other transaction's row is the one to update.
-        row = session.execute(wanted).scalar_one()
+        row = session.execute(
+            select(NotificationPreference).where(
+                NotificationPreference.user_id == user_id, NotificationPreference.kind == kind
+            )
+        ).scalar_one()
     return row
 
 
@@ -115,7 +113,7 @@ def choose_notifications(
         if (row.is_enabled if row is not None else True) == enabled:
             continue
         if row is None:
-            row = _preference_row(session, user.id, kind)
+            row = _new_preference_row(session, user.id, kind)
         row.is_enabled = enabled
         row.updated_at = now
         changes["turned_on" if enabled else "turned_off"].append(kind.value)
