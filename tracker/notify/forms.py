@@ -10,9 +10,10 @@ from wtforms import BooleanField
 
 from tracker.notify.kinds import NotificationKind
 
+# For the kinds that must reach each organization (decisions, acknowledgement, expiry): see notify.kinds.
 STILL_REACHES_THE_ORGANIZATION = (
-    "Si tous les membres de votre organisation la désactivent, elle leur reste envoyée : une décision de la "
-    "DGFiP doit toujours parvenir à l'organisation."
+    "Si tous les membres de votre organisation la désactivent, elle leur reste envoyée : l'organisation doit "
+    "toujours en être informée."
 )
 
 
