@@ -12,8 +12,8 @@ from tracker.habilitations.models import (
     RequestSection,
     TimelineEntry,
 )
-from tracker.instruction.models import InternalNote, RequestAssignment
-from tracker.notify.models import OutboxMessage
+from tracker.instruction.models import InternalNote, MessageTemplate, RequestAssignment
+from tracker.notify.models import NotificationPreference, OutboxMessage
 from tracker.products.models import SoftwareProduct
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "InternalNote",
     "Invitation",
     "Membership",
+    "MessageTemplate",
+    "NotificationPreference",
     "Organization",
     "OutboxMessage",
     "RequestAssignment",
