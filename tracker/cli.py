@@ -32,12 +32,14 @@ def db_upgrade(revision: str) -> None:
 def register_commands() -> None:
     """Feature packages attach their commands here so ``main`` sees them all."""
     from tracker.audit.cli import audit_group
+    from tracker.datasets.cli import dataset_group
     from tracker.demo import seed_demo
     from tracker.documents.cli import documents_group
     from tracker.habilitations.cli import remind
     from tracker.notify.cli import worker
 
     main.add_command(audit_group)
+    main.add_command(dataset_group)
     main.add_command(documents_group)
     main.add_command(remind)
     main.add_command(seed_demo)
