@@ -68,17 +68,22 @@ class AdhesionFacts:
     last_move_at: datetime | None = None
 
 
+# What makes each status reached: one of the facts above counted at least once (NONE needs nothing).
+# ``adhesion_of`` reads it for one collectivité; the board's query turns it into SQL to count them all.
+REACHED_BY: dict[Adhesion, str | None] = {
+    Adhesion.IN_PRODUCTION: "active_production",
+    Adhesion.PRODUCTION_IN_PROGRESS: "production_requests_open",
+    Adhesion.SANDBOX_VALIDATED: "active_sandbox",
+    Adhesion.SANDBOX_IN_PROGRESS: "sandbox_requests_open",
+    Adhesion.EXPIRED: "expired_production",
+    Adhesion.REVOKED: "revoked",
+    Adhesion.NONE: None,
+}
+assert set(REACHED_BY) == set(PROGRESSION) == set(Adhesion)
+
+
 def adhesion_of(facts: AdhesionFacts) -> Adhesion:
-    reached = {
-        Adhesion.IN_PRODUCTION: facts.active_production > 0,
-        Adhesion.PRODUCTION_IN_PROGRESS: facts.production_requests_open > 0,
-        Adhesion.SANDBOX_VALIDATED: facts.active_sandbox > 0,
-        Adhesion.SANDBOX_IN_PROGRESS: facts.sandbox_requests_open > 0,
-        Adhesion.EXPIRED: facts.expired_production > 0,
-        Adhesion.REVOKED: facts.revoked > 0,
-        Adhesion.NONE: True,
-    }
-    return next(status for status in PROGRESSION if reached[status])
+    return next(status for status in PROGRESSION if (fact := REACHED_BY[status]) is None or getattr(facts, fact) > 0)
 
 
 def is_stalled(status: Adhesion, last_move_at: datetime | None, now: datetime, stalled_after: timedelta) -> bool:
@@ -92,15 +97,28 @@ class Tally:
     counts: dict[Adhesion, int]
     stalled: int = 0
 
+    @classmethod
+    def empty(cls) -> Tally:
+        return cls(counts=dict.fromkeys(Adhesion, 0))
+
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
+    def add(self, status: Adhesion, count: int = 1, *, stalled: int = 0) -> None:
+        self.counts[status] += count
+        self.stalled += stalled
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            counts={status: self.counts[status] + other.counts[status] for status in Adhesion},
+            stalled=self.stalled + other.stalled,
+        )
+
 
 def tally(statuses: list[tuple[Adhesion, bool]]) -> Tally:
     """``statuses``: (status, is stalled) per collectivité."""
-    result = Tally(counts=dict.fromkeys(Adhesion, 0))
+    result = Tally.empty()
     for status, stalled in statuses:
-        result.counts[status] += 1
-        result.stalled += stalled
+        result.add(status, stalled=int(stalled))
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from tracker.habilitations.deadlines import DUE_SOON_DAYS
 from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState, RequestSection
 from tracker.habilitations.queries import visible_requests
 from tracker.habilitations.workflow import Stage, State
-from tracker.instruction.adhesion import AdhesionFacts
+from tracker.instruction.adhesion import CAN_STALL, PROGRESSION, REACHED_BY, Adhesion, AdhesionFacts, Tally
 from tracker.instruction.filters import ASSIGNED_TO_ME, UNASSIGNED, DeadlineFilter, InstructionFilters, SortOrder
 from tracker.instruction.models import RequestAssignment
 from tracker.instruction.territories import departements_of
@@ -181,8 +181,9 @@ class Counters:
 
 def counters(session: Session, principal: Principal, *, now: datetime) -> Counters:
     """The figures at the top of the list, in one statement: requests under instruction, those past or
-    within 15 days of their deadline, and those waiting for the parties' changes."""
-
+    within 15 days of their deadline, and those waiting for the parties' changes. Only those two states
+    are read (a deadline runs only while a request is submitted): the index on the state spares the
+    database the other requests, nine in ten on a national dataset."""
     row = session.execute(
         select(
             _sum(HabilitationRequest.state == State.SUBMITTED),
@@ -194,7 +195,10 @@ def counters(session: Session, principal: Principal, *, now: datetime) -> Counte
                 )
             ),
             _sum(HabilitationRequest.state == State.CHANGES_REQUESTED),
-        ).where(visible_requests(principal))
+        ).where(
+            visible_requests(principal),
+            HabilitationRequest.state.in_((State.SUBMITTED, State.CHANGES_REQUESTED)),
+        )
     ).one()
     return Counters(*(int(value) for value in row))
 
@@ -211,74 +215,117 @@ class CollectiviteRow:
     facts: AdhesionFacts
 
 
-def adhesion_rows(session: Session, *, departements: tuple[str, ...] | None = None) -> list[CollectiviteRow]:
-    """Every collectivité (of the given départements) with what its requests have reached, in one
-    statement. Only requests submitted at least once count: DGFiP never sees a first draft (DOMAIN §4)."""
+def _collectivites_of(departements: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    return select(Organization.id).where(
+        Organization.kind == OrganizationKind.COLLECTIVITE, Organization.departement_code.in_(departements)
+    )
+
+
+def _adhesion_facts(departements: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
+    """One row per collectivité (of the given départements): its id, name, SIRET, département, and the
+    fields of ``AdhesionFacts`` as columns of the same names. Only requests submitted at least once
+    count: DGFiP never sees a first draft (DOMAIN §4). Restricting the two aggregates to the chosen
+    départements' collectivités keeps a département's board from counting the whole country."""
     seen = HabilitationRequest.first_submitted_at.is_not(None)
-    requests = (
-        select(
-            HabilitationRequest.organization_id.label("organization_id"),
-            _sum(and_(HabilitationRequest.stage == Stage.PRODUCTION, HabilitationRequest.state.in_(OPEN_STATES))).label(
-                "production_open"
-            ),
-            _sum(and_(HabilitationRequest.stage == Stage.SANDBOX, HabilitationRequest.state.in_(OPEN_STATES))).label(
-                "sandbox_open"
-            ),
-            func.max(HabilitationRequest.last_event_at).label("last_move_at"),
-        )
-        .where(seen, HabilitationRequest.state != State.ARCHIVED)
-        .group_by(HabilitationRequest.organization_id)
-        .subquery()
-    )
-    habilitations = (
-        select(
-            HabilitationRequest.organization_id.label("organization_id"),
-            _sum(and_(Habilitation.stage == Stage.PRODUCTION, Habilitation.state == HabilitationState.ACTIVE)).label(
-                "active_production"
-            ),
-            _sum(and_(Habilitation.stage == Stage.SANDBOX, Habilitation.state == HabilitationState.ACTIVE)).label(
-                "active_sandbox"
-            ),
-            _sum(and_(Habilitation.stage == Stage.PRODUCTION, Habilitation.state == HabilitationState.EXPIRED)).label(
-                "expired_production"
-            ),
-            _sum(Habilitation.state == HabilitationState.REVOKED).label("revoked"),
-        )
-        .join(HabilitationRequest, HabilitationRequest.id == Habilitation.request_id)
-        .group_by(HabilitationRequest.organization_id)
-        .subquery()
-    )
-    query = (
+    requests = select(
+        HabilitationRequest.organization_id.label("organization_id"),
+        _sum(and_(HabilitationRequest.stage == Stage.PRODUCTION, HabilitationRequest.state.in_(OPEN_STATES))).label(
+            "production_open"
+        ),
+        _sum(and_(HabilitationRequest.stage == Stage.SANDBOX, HabilitationRequest.state.in_(OPEN_STATES))).label(
+            "sandbox_open"
+        ),
+        func.max(HabilitationRequest.last_event_at).label("last_move_at"),
+    ).where(seen, HabilitationRequest.state != State.ARCHIVED)
+    habilitations = select(
+        HabilitationRequest.organization_id.label("organization_id"),
+        _sum(and_(Habilitation.stage == Stage.PRODUCTION, Habilitation.state == HabilitationState.ACTIVE)).label(
+            "active_production"
+        ),
+        _sum(and_(Habilitation.stage == Stage.SANDBOX, Habilitation.state == HabilitationState.ACTIVE)).label(
+            "active_sandbox"
+        ),
+        _sum(and_(Habilitation.stage == Stage.PRODUCTION, Habilitation.state == HabilitationState.EXPIRED)).label(
+            "expired_production"
+        ),
+        _sum(Habilitation.state == HabilitationState.REVOKED).label("revoked"),
+    ).join(HabilitationRequest, HabilitationRequest.id == Habilitation.request_id)
+    collectivites = Organization.kind == OrganizationKind.COLLECTIVITE
+    if departements is not None:
+        requests = requests.where(HabilitationRequest.organization_id.in_(_collectivites_of(departements)))
+        habilitations = habilitations.where(HabilitationRequest.organization_id.in_(_collectivites_of(departements)))
+        collectivites = and_(collectivites, Organization.departement_code.in_(departements))
+    per_request = requests.group_by(HabilitationRequest.organization_id).subquery()
+    per_habilitation = habilitations.group_by(HabilitationRequest.organization_id).subquery()
+    return (
         select(
             Organization.id,
             Organization.name,
             Organization.siret,
             Organization.departement_code,
-            habilitations.c.active_production,
-            requests.c.production_open,
-            habilitations.c.active_sandbox,
-            requests.c.sandbox_open,
-            habilitations.c.expired_production,
-            habilitations.c.revoked,
-            requests.c.last_move_at,
+            func.coalesce(per_habilitation.c.active_production, 0).label("active_production"),
+            func.coalesce(per_request.c.production_open, 0).label("production_requests_open"),
+            func.coalesce(per_habilitation.c.active_sandbox, 0).label("active_sandbox"),
+            func.coalesce(per_request.c.sandbox_open, 0).label("sandbox_requests_open"),
+            func.coalesce(per_habilitation.c.expired_production, 0).label("expired_production"),
+            func.coalesce(per_habilitation.c.revoked, 0).label("revoked"),
+            per_request.c.last_move_at,
         )
-        .outerjoin(requests, requests.c.organization_id == Organization.id)
-        .outerjoin(habilitations, habilitations.c.organization_id == Organization.id)
-        .where(Organization.kind == OrganizationKind.COLLECTIVITE)
-        .order_by(Organization.name)
+        .outerjoin(per_request, per_request.c.organization_id == Organization.id)
+        .outerjoin(per_habilitation, per_habilitation.c.organization_id == Organization.id)
+        .where(collectivites)
     )
-    if departements is not None:
-        query = query.where(Organization.departement_code.in_(departements))
+
+
+FACT_FIELDS = tuple(field.name for field in fields(AdhesionFacts))
+
+
+def adhesion_rows(session: Session, *, departements: tuple[str, ...] | None = None) -> list[CollectiviteRow]:
+    """Every collectivité (of the given départements) with what its requests have reached, in one
+    statement."""
+    query = _adhesion_facts(departements).order_by(Organization.name, Organization.id)
     return [
         CollectiviteRow(
-            id=row[0],
-            name=row[1],
-            siret=row[2],
-            departement_code=row[3],
-            facts=AdhesionFacts(*(int(value or 0) for value in row[4:10]), last_move_at=row[10]),
+            id=row.id,
+            name=row.name,
+            siret=row.siret,
+            departement_code=row.departement_code,
+            facts=AdhesionFacts(**{name: getattr(row, name) for name in FACT_FIELDS}),
         )
         for row in session.execute(query)
     ]
+
+
+def adhesion_tallies(
+    session: Session, *, departements: tuple[str, ...] | None = None, now: datetime, stalled_after: timedelta
+) -> dict[str, Tally]:
+    """The board's counts by département ("" when unknown): collectivités per adhesion status and stalled
+    files, counted by the database in one statement (a national board never ships 45,000 rows to Python).
+    The status is ``adhesion_of`` written as SQL, from the same ``PROGRESSION`` and ``REACHED_BY``."""
+    facts = _adhesion_facts(departements).subquery()
+    status = case(
+        *((facts.c[fact] > 0, status.value) for status in PROGRESSION if (fact := REACHED_BY[status]) is not None),
+        else_=Adhesion.NONE.value,
+    )
+    statuses = select(
+        facts.c.departement_code.label("departement_code"),
+        status.label("status"),
+        facts.c.last_move_at.label("last_move_at"),
+    ).subquery()
+    stalled = and_(
+        statuses.c.status.in_([s.value for s in CAN_STALL]),
+        statuses.c.last_move_at.is_not(None),
+        statuses.c.last_move_at < now - stalled_after,
+    )
+    query = select(statuses.c.departement_code, statuses.c.status, func.count(), _sum(stalled)).group_by(
+        statuses.c.departement_code, statuses.c.status
+    )
+    tallies: dict[str, Tally] = {}
+    for departement, status_value, count, stalled_count in session.execute(query):
+        tallies.setdefault(departement or "", Tally.empty()).add(
+            Adhesion(status_value), int(count), stalled=int(stalled_count)
+        )
+    return tallies
 
 
 def _sum(condition) -> Any:  # type: ignore[no-untyped-def]

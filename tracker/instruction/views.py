@@ -31,7 +31,7 @@ from tracker.habilitations import queries as request_queries
 from tracker.habilitations.deadlines import status_of_deadline
 from tracker.habilitations.workflow import Stage, State, WorkflowError
 from tracker.instruction import exports, queries, services
-from tracker.instruction.adhesion import Adhesion, adhesion_of, is_stalled, tally
+from tracker.instruction.adhesion import Adhesion, Tally, adhesion_of, is_stalled, tally
 from tracker.instruction.filters import (
     ASSIGNED_TO_ME,
     UNASSIGNED,
@@ -171,15 +171,22 @@ def _require_dgfip() -> Principal:
 @login_required
 def adhesion() -> str:
     """Adhesion board for the DGFiP correspondents: France by région, a région by département, a
-    département by collectivité (with its status, last move, and whether it is stalled)."""
+    département by collectivité (with its status, last move, and whether it is stalled). France and a
+    région are counted by the database; only a département lists its collectivités one by one."""
     _require_dgfip()
     scope = AdhesionScope.from_request()
-    statuses = _adhesion_statuses(scope)
-    groups: dict[str, list[tuple[Adhesion, bool]]] = {}
-    for row, status, stalled in statuses:
-        code = row.departement_code or ""
+    statuses = []
+    if scope.departement:
+        statuses = _adhesion_statuses(scope)
+        by_departement = {scope.departement: tally([(status, stalled) for _row, status, stalled in statuses])}
+    else:
+        by_departement = queries.adhesion_tallies(
+            db.session, departements=scope.departements, now=utcnow(), stalled_after=timedelta(days=scope.days)
+        )
+    tallies: dict[str, Tally] = {}
+    for code, counted in by_departement.items():
         key = code if scope.region else REGION_OF_DEPARTEMENT.get(code, "")
-        groups.setdefault(key, []).append((status, stalled))
+        tallies[key] = tallies.get(key, Tally.empty()) + counted
     return render_template(
         "instruction/adhesion.html",
         region=scope.region,
@@ -187,8 +194,8 @@ def adhesion() -> str:
         days=scope.days,
         export_args=scope.args(),
         statuses=statuses,
-        tallies={key: tally(values) for key, values in sorted(groups.items())},
-        total=tally([value for values in groups.values() for value in values]),
+        tallies=dict(sorted(tallies.items())),
+        total=sum(tallies.values(), Tally.empty()),
         regions=REGIONS,
         adhesions=list(Adhesion),
         all_state_values=[state.value for state in State],
