@@ -35,12 +35,14 @@ def register_commands() -> None:
     from tracker.datasets.cli import dataset_group
     from tracker.demo import seed_demo
     from tracker.documents.cli import documents_group
+    from tracker.dossiers.cli import dossier_group
     from tracker.habilitations.cli import remind
     from tracker.notify.cli import worker
 
     main.add_command(audit_group)
     main.add_command(dataset_group)
     main.add_command(documents_group)
+    main.add_command(dossier_group)
     main.add_command(remind)
     main.add_command(seed_demo)
     main.add_command(worker)

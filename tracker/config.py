@@ -15,6 +15,10 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "tracker.sqlite3"
 DEFAULT_DOCUMENTS_DIRECTORY = PROJECT_ROOT / "instance" / "documents"
+# Where ``tracker dossier init-signing-key`` writes, and where development looks, for the dossier signing pair.
+DEFAULT_SIGNING_DIRECTORY = PROJECT_ROOT / "instance" / "signing"
+SIGNING_KEY_FILE_NAME = "dossier-signing-key.pem"
+SIGNING_CERT_FILE_NAME = "dossier-signing-cert.pem"
 
 # Well-known placeholder values that must never protect a production deployment.
 UNSAFE_SECRET_KEYS = frozenset({"", "dev", "changeme", "change-me", "secret", "development-only-secret-key"})
@@ -104,11 +108,37 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "OUTBOX_BACKOFF_SECONDS": _env_int("OUTBOX_BACKOFF_SECONDS", 30),
         "OUTBOX_LEASE_SECONDS": _env_int("OUTBOX_LEASE_SECONDS", 300),
         "DEMO_PASSWORD": _env("DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
+        **_dossier_signing_settings(is_production),
     }
     if overrides:
         config.update(overrides)
     check_production_safety(config)
     return config
+
+
+def _dossier_signing_settings(is_production: bool) -> dict[str, Any]:
+    """Paths to the PEM key and certificate that sign the PDF dossiers.
+
+    Development falls back to a pair under ``instance/signing``, created on first use; production has no
+    default, so a missing key makes the dossier features say that signing is not configured instead of
+    signing with a key nobody chose.
+    """
+    key_path = _env("DOSSIER_SIGNING_KEY")
+    cert_path = _env("DOSSIER_SIGNING_CERT")
+    development_defaults = not is_production and key_path is None and cert_path is None
+    if development_defaults:
+        key_path = str(DEFAULT_SIGNING_DIRECTORY / SIGNING_KEY_FILE_NAME)
+        cert_path = str(DEFAULT_SIGNING_DIRECTORY / SIGNING_CERT_FILE_NAME)
+    previous = _env("DOSSIER_SIGNING_PREVIOUS_CERTS", "") or ""
+    return {
+        "DOSSIER_SIGNING_KEY": key_path,
+        "DOSSIER_SIGNING_CERT": cert_path,
+        "DOSSIER_SIGNING_KEY_PASSWORD": _env("DOSSIER_SIGNING_KEY_PASSWORD"),
+        # Certificates of keys used before a rotation: dossiers they signed must keep verifying.
+        "DOSSIER_SIGNING_PREVIOUS_CERTS": tuple(path.strip() for path in previous.split(os.pathsep) if path.strip()),
+        # Only the development default location is ever filled in automatically; a path someone chose is not.
+        "DOSSIER_SIGNING_GENERATE_MISSING": development_defaults,
+    }
 
 
 def check_production_safety(config: dict[str, Any]) -> None:
