@@ -68,11 +68,20 @@ def documents_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, migrated_engine: Engine, documents_directory: Path) -> Flask:
+def signing_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dossier signing key of the test run: created on first use, never in the checkout."""
+    return tmp_path_factory.mktemp("signing")
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, migrated_engine: Engine, documents_directory: Path, signing_directory: Path) -> Flask:
     application = create_app(
         {
             "TESTING": True,
             "DOCUMENTS_DIRECTORY": str(documents_directory),
+            "DOSSIER_SIGNING_KEY": str(signing_directory / "dossier-signing-key.pem"),
+            "DOSSIER_SIGNING_CERT": str(signing_directory / "dossier-signing-cert.pem"),
+            "DOSSIER_SIGNING_GENERATE_MISSING": True,
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-not-for-production",
             "ARGON2": TEST_ARGON2,
