@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from tracker.accounts.siret import InvalidSiret, normalize_siret, siret_error
@@ -73,6 +73,16 @@ class Organization(Base):
     @property
     def siren(self) -> str:
         return self.siret[:9]
+
+
+# The instruction list's « contains » search on names (PostgreSQL's pg_trgm; on SQLite an empty placeholder
+# of the same name, see migration 7a3f9e2c1d43).
+Index(
+    "ix_organizations_name_trigram",
+    func.lower(Organization.name).label("name_lower"),
+    postgresql_using="gin",
+    postgresql_ops={"name_lower": "public.gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 
 class User(Base):

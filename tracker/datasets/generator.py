@@ -53,7 +53,7 @@ from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, S
 from tracker.instruction.models import InternalNote, RequestAssignment
 from tracker.products.models import SoftwareProduct
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_SEED = 20261130
 AUDIT_ACTION = "dataset.seeded"
 CHUNK = 1_000  # requests generated and written at a time: memory stays flat whatever the tier
@@ -522,9 +522,9 @@ def plan_for(rng: random.Random, final: State) -> Plan:
     once and half reached the production stage (PERFORMANCE.md's mix)."""
     draw = rng.random()
     if final is State.VALIDATED:
-        production = rng.random() < 0.66
+        production = rng.random() < 0.62
         cancel = not production and rng.random() < 0.06
-        updates = 0 if draw < 0.52 else (1 if draw < 0.9 else 2)
+        updates = 0 if draw < 0.58 else (1 if draw < 0.92 else 2)
         return Plan(
             final,
             production=production,

@@ -216,8 +216,8 @@ COLLECTIVITE, INSTRUCTEUR = Actor.COLLECTIVITE, Actor.INSTRUCTEUR
 class Pace:
     """How long things take, in days, and how often DGFiP asks for changes."""
 
-    first_round: float = 0.58  # the chance that DGFiP asks for changes at all
-    rounds_continue: float = 0.48  # after one request for changes, the chance of another
+    first_round: float = 0.62  # the chance that DGFiP asks for changes at all
+    rounds_continue: float = 0.5  # after one request for changes, the chance of another
 
     def rounds(self, rng: random.Random) -> int:
         count = 0

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, cast, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.accounts.models import Organization, User
@@ -126,6 +126,16 @@ class HabilitationRequest(Base):
         return next((s for s in self.sections if s.stage is stage and s.key == key), None)
 
 
+# The instruction list's « contains » search on titles (PostgreSQL's pg_trgm; on SQLite an empty
+# placeholder of the same name, see migration 7a3f9e2c1d43).
+Index(
+    "ix_habilitation_requests_intitule_trigram",
+    func.lower(HabilitationRequest.intitule).label("intitule_lower"),
+    postgresql_using="gin",
+    postgresql_ops={"intitule_lower": "public.gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+
+
 class RequestSection(Base):
     __tablename__ = "request_sections"
 
@@ -148,6 +158,16 @@ class RequestSection(Base):
     attested_by: Mapped[User | None] = relationship(foreign_keys=[attested_by_id])
 
     __table_args__ = (UniqueConstraint("request_id", "stage", "key"),)
+
+
+# The instruction list's « any text of the request » search (PostgreSQL's pg_trgm; on SQLite an empty
+# placeholder of the same name, see migration 7a3f9e2c1d43).
+Index(
+    "ix_request_sections_text_trigram",
+    func.lower(cast(RequestSection.data, String)).label("data_text"),
+    postgresql_using="gin",
+    postgresql_ops={"data_text": "public.gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 
 class Habilitation(Base):

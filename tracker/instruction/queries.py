@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select, union
+from sqlalchemy.orm import Session, aliased
 
 from tracker.accounts.models import Organization, OrganizationKind, User
 from tracker.accounts.principal import Principal
@@ -56,9 +56,14 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _text_condition(text: str):  # type: ignore[no-untyped-def]
+def _text_condition(text: str, dialect: str):  # type: ignore[no-untyped-def]
     """« D123 », « 123 » → that request; « H45 » → the request of that habilitation; 14 digits → a SIRET;
-    9 digits → a SIREN; anything else → the title, the organization's name or any text of the request."""
+    9 digits → a SIREN; anything else → the title, the organization's name or any text of the request.
+
+    On PostgreSQL the titles, the organizations' names and the sections' text have trigram indexes
+    (migration 7a3f9e2c1d43): the matching requests are gathered through them, instead of reading every
+    request's sections (800 ms on 50,000 requests). SQLite has no such index: probing each candidate
+    request's own sections is the cheaper way there."""
     compact = re.sub(r"\s+", "", text)
     if match := REQUEST_NUMBER.match(compact):
         return HabilitationRequest.id == int(match.group(1) or match.group(2))
@@ -69,20 +74,35 @@ def _text_condition(text: str):  # type: ignore[no-untyped-def]
     if SIREN.match(compact):
         return Organization.siret.startswith(compact)
     pattern = f"%{_escape_like(text.lower())}%"
+
+    def contains(column):  # type: ignore[no-untyped-def]
+        return func.lower(column).like(pattern, escape="\\")
+
+    section_text = contains(cast(RequestSection.data, String))
+    title = contains(HabilitationRequest.intitule)
+    if dialect == "postgresql":
+        # Aliases: the subquery must not correlate with the list's own request and organization.
+        titled, named, organization = aliased(HabilitationRequest), aliased(HabilitationRequest), aliased(Organization)
+        return HabilitationRequest.id.in_(
+            union(
+                select(titled.id).where(contains(titled.intitule)),
+                select(named.id)
+                .join(organization, organization.id == named.organization_id)
+                .where(contains(organization.name)),
+                select(RequestSection.request_id).where(section_text),
+            )
+        )
     return or_(
-        func.lower(HabilitationRequest.intitule).like(pattern, escape="\\"),
-        func.lower(Organization.name).like(pattern, escape="\\"),
-        exists().where(
-            RequestSection.request_id == HabilitationRequest.id,
-            func.lower(cast(RequestSection.data, String)).like(pattern, escape="\\"),
-        ),
+        title,
+        contains(Organization.name),
+        exists().where(RequestSection.request_id == HabilitationRequest.id, section_text),
     )
 
 
-def _conditions(principal: Principal, filters: InstructionFilters, now: datetime) -> list:  # type: ignore[type-arg]
+def _conditions(principal: Principal, filters: InstructionFilters, now: datetime, dialect: str) -> list:  # type: ignore[type-arg]
     conditions = [visible_requests(principal), HabilitationRequest.state.in_(filters.states)]
     if filters.text:
-        conditions.append(_text_condition(filters.text))
+        conditions.append(_text_condition(filters.text, dialect))
     if filters.stage:
         conditions.append(HabilitationRequest.stage == filters.stage)
     if filters.use_case:
@@ -117,7 +137,7 @@ ORDERS = {
 }
 
 
-def _rows_query(principal: Principal, filters: InstructionFilters, now: datetime):  # type: ignore[no-untyped-def]
+def _rows_query(principal: Principal, filters: InstructionFilters, now: datetime, dialect: str):  # type: ignore[no-untyped-def]
     return (
         select(
             HabilitationRequest.id,
@@ -136,7 +156,7 @@ def _rows_query(principal: Principal, filters: InstructionFilters, now: datetime
         .join(Organization, Organization.id == HabilitationRequest.organization_id)
         .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
         .outerjoin(User, User.id == RequestAssignment.user_id)
-        .where(*_conditions(principal, filters, now))
+        .where(*_conditions(principal, filters, now, dialect))
         .order_by(*ORDERS[filters.sort], HabilitationRequest.id)
     )
 
@@ -144,15 +164,16 @@ def _rows_query(principal: Principal, filters: InstructionFilters, now: datetime
 def search(
     session: Session, principal: Principal, filters: InstructionFilters, *, now: datetime, page_size: int = PAGE_SIZE
 ) -> tuple[list[InstructionRow], int]:
+    dialect = session.get_bind().dialect.name
     base = (
         select(HabilitationRequest.id)
         .join(Organization, Organization.id == HabilitationRequest.organization_id)
         .outerjoin(RequestAssignment, RequestAssignment.request_id == HabilitationRequest.id)
-        .where(*_conditions(principal, filters, now))
+        .where(*_conditions(principal, filters, now, dialect))
     )
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = session.execute(
-        _rows_query(principal, filters, now).limit(page_size).offset((filters.page - 1) * page_size)
+        _rows_query(principal, filters, now, dialect).limit(page_size).offset((filters.page - 1) * page_size)
     ).all()
     return [InstructionRow(*row) for row in rows], total
 
@@ -161,7 +182,8 @@ def all_rows(
     session: Session, principal: Principal, filters: InstructionFilters, *, now: datetime
 ) -> Iterator[InstructionRow]:
     """Every row of the filtered list, fetched in batches: exports stream them with flat memory."""
-    result = session.execute(_rows_query(principal, filters, now).execution_options(yield_per=500))
+    dialect = session.get_bind().dialect.name
+    result = session.execute(_rows_query(principal, filters, now, dialect).execution_options(yield_per=500))
     for row in result:
         yield InstructionRow(*row)
 
