@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -356,9 +357,9 @@ def test_hostile_field_content_is_printed_as_text_and_nothing_is_fetched(
     assert rendered.refused == ()
     assert [Path(url.removeprefix("file://")).relative_to(STATIC_ROOT).as_posix() for url in rendered.fetched] == [
         "dossier/print.css",
-        "dsfr/fonts/Marianne-Regular.woff2",
-        "dsfr/fonts/Marianne-Regular_Italic.woff2",
-        "dsfr/fonts/Marianne-Bold.woff2",
+        "dsfr/fonts/Marianne-Regular.woff",
+        "dsfr/fonts/Marianne-Regular_Italic.woff",
+        "dsfr/fonts/Marianne-Bold.woff",
     ]
     assert set(attachments_of(rendered.pdf)) == {*built.uploaded.files, DOSSIER_JSON_NAME}
 
@@ -395,8 +396,9 @@ def test_the_fetcher_serves_the_static_files_and_refuses_everything_else(tmp_pat
     assert len(fetcher.refused) == 12
 
 
-def test_raw_markup_reaching_weasyprint_still_fetches_nothing_outside(tmp_path: Path) -> None:
+def test_raw_markup_reaching_weasyprint_still_fetches_nothing_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     """Defence in depth: were a value ever left unescaped, the renderer would still fetch nothing."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # restored afterwards: rendering here sets it in this process
     html = (
         '<html lang="fr"><link rel="stylesheet" href="dossier/print.css">'
         '<style>@import url("http://evil.example/a.css"); p { background: url(file:///etc/passwd) }</style>'
@@ -433,12 +435,27 @@ def test_a_rendering_past_its_time_limit_is_stopped_and_the_next_one_works(
     assert render.engine_pid() not in (None, child)
 
 
+def test_a_forked_process_leaves_the_rendering_child_to_its_parent() -> None:
+    """A server forking its workers after a first dossier: each worker starts its own child, and lets go of
+    the parent's pipes (were it to keep them, the parent's child would never see the end of its input)."""
+    render.start_engine()
+    parents_child = render._engine._process
+    assert parents_child is not None
+    render._engine.after_fork()  # what os.register_at_fork runs in a forked process
+    assert render.engine_pid() is None
+    # Here the only copy of its input was ours: closed, the child reaches its end and exits on its own.
+    assert parents_child.wait(timeout=30) == 0
+    render._engine._inherited.remove(parents_child)
+
+
 def test_the_same_content_renders_to_the_same_bytes(
     submitted: Built, content_of: Callable[..., DossierContent], storage: LocalStorage
 ) -> None:
     content = content_of(submitted.request, "submission")
     annexes = annexes_from_storage(content, storage)
-    first = render_pdf(content, annexes=annexes, watermark=False)
+    render.stop_engine()
+    first = render_pdf(content, annexes=annexes, watermark=False)  # the first of a new child process
+    time.sleep(1.1)  # embedded fonts carry a time stamp to the second: the dossier's, not the clock's
     assert render_pdf(content, annexes=annexes, watermark=False) == first
 
 

@@ -443,7 +443,7 @@ def build_content(
     api = CATALOGUE[request.api]
     documents = _DocumentCatalogue(loaded.documents)
     sections = tuple(
-        _section_entry(api, definition, loaded, documents) for definition in api.required_sections(request.stage)
+        _section_entry(definition, loaded, documents) for definition in api.required_sections(request.stage)
     )
     last_event_at = _last_dates(loaded.timeline)
     return DossierContent(
@@ -596,9 +596,7 @@ class _DocumentCatalogue:
         return tuple(self.entries.values())
 
 
-def _section_entry(
-    api: ApiDefinition, definition: SectionDefinition, loaded: _Loaded, documents: _DocumentCatalogue
-) -> SectionEntry:
+def _section_entry(definition: SectionDefinition, loaded: _Loaded, documents: _DocumentCatalogue) -> SectionEntry:
     row = next((s for s in loaded.sections if s.stage is definition.stage and s.key == definition.key), None)
     data = row.data if row is not None else {}
     attestation = next(

@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import mimetypes
+import os
 import struct
 import sys
 from datetime import datetime
@@ -132,6 +133,9 @@ def render(
     """One dossier: the PDF and the fetcher (what it served and what it refused). The attachments'
     dates are the dossier's, so that the same dossier gives the same bytes."""
     fetcher = StaticFilesOnly(static_root)
+    # fontTools stamps each embedded font subset with the time it is written, unless told the time of the
+    # build (reproducible-builds.org): the dossier's, so that the same dossier gives the same bytes.
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(created.timestamp()))
     document = HTML(string=html, base_url=static_root.resolve().as_uri() + "/", url_fetcher=fetcher)
     pdf = document.write_pdf(
         attachments=[

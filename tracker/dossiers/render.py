@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,11 @@ def render_dossier(
     descriptions = {document.annex_name: document.description for document in content.attached_documents}
     attachments = [(annex.name, annex.description or descriptions[annex.name], annex.data) for annex in annexes]
     attachments.append((DOSSIER_JSON_NAME, DOSSIER_JSON_DESCRIPTION, dossier_json))
-    rendered = _engine.render(html, attachments, created=content.generated_at.isoformat(), timeout=timeout)
+    # WeasyPrint writes the attachments' dates with a « Z » as they come: give them in UTC.
+    created = content.generated_at.astimezone(UTC).isoformat()
+    rendered = _engine.render(html, attachments, created=created, timeout=timeout)
+    for message in rendered.messages:
+        logger.debug("dossier %s: WeasyPrint: %s", content.request_number, message)
     if rendered.refused:
         # Nothing outside the static files was fetched; that something asked is worth knowing (SECURITY §E).
         logger.warning("dossier %s: resources refused: %s", content.request_number, list(rendered.refused))
@@ -207,6 +212,18 @@ class _Engine:
         self.stylesheet = stylesheet
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._inherited: list[subprocess.Popen[bytes]] = []
+
+    def after_fork(self) -> None:
+        """In a process forked from ours (a server's workers): the child process is the parent's. Let go of
+        our copies of its pipes (so that it still sees the end of its input when the parent stops it) and
+        start a child of our own when needed."""
+        self._lock = threading.Lock()
+        process, self._process = self._process, None
+        if process is not None:
+            self._close_pipes(process)
+            # Kept, never waited for: it is not ours to reap.
+            self._inherited.append(process)
 
     @property
     def pid(self) -> int | None:
@@ -366,6 +383,7 @@ class _Engine:
 
 _engine = _Engine(STATIC_ROOT, STYLESHEET)
 atexit.register(_engine.stop)
+os.register_at_fork(after_in_child=_engine.after_fork)
 
 
 def start_engine() -> None:
