@@ -40,8 +40,8 @@ from tracker.dossiers.render import (
 from tracker.habilitations import services
 from tracker.habilitations.workflow import Actor, Stage
 
-# The fixed fixture of ``test_the_page_count_is_what_the_layout_implies``: cover, contents, four pages of
-# sandbox sections, attestations (two pages), history, annexes with « À propos ».
+# The fixed fixture of ``test_the_page_count_is_what_the_layout_implies``: cover, contents, the seven sandbox
+# sections (three pages), the attestations (two pages), the history, the annexes with « À propos ».
 SUBMITTED_PAGES = 9
 
 HOSTILE = (
@@ -261,6 +261,51 @@ def test_an_approved_production_request_lists_both_habilitations_and_every_stage
         "Décision d'homologation.pdf",
     ):
         assert expected in text, expected
+
+
+DOSSIER_STATES = {
+    Situation.FRESH_DRAFT: "Brouillon",
+    Situation.CHANGES_REQUESTED: "Brouillon",
+    Situation.REOPENING_DRAFT: "Brouillon",
+    Situation.REOPENING_CHANGES_REQUESTED: "Brouillon",
+    Situation.PRODUCTION_DRAFT: "Brouillon",
+    Situation.PRODUCTION_CHANGES_REQUESTED: "Brouillon",
+    Situation.SUBMITTED: "Soumis le ",
+    Situation.REOPENING_SUBMITTED: "Soumis le ",
+    Situation.PRODUCTION_SUBMITTED: "Soumis le ",
+    Situation.VALIDATED: "Validé le ",
+    Situation.VALIDATED_PRODUCTION: "Validé le ",
+    Situation.REFUSED: "Refusé le ",
+    Situation.REFUSED_PRODUCTION: "Refusé le ",
+    Situation.ARCHIVED: "Supprimé le ",
+    Situation.REVOKED: "Révoqué le ",
+}
+assert set(DOSSIER_STATES) == set(Situation)
+
+
+@pytest.mark.parametrize("situation", list(Situation))
+def test_every_situation_states_what_the_dossier_is(
+    situation: Situation, build: Callable[..., Built], content_of: Callable[..., DossierContent]
+) -> None:
+    content = content_of(build(situation).request)
+    assert content.dossier_state.startswith(DOSSIER_STATES[situation])
+    assert content.is_draft == (DOSSIER_STATES[situation] == "Brouillon")
+    assert content.dossier_state == "Brouillon" or re.search(r"\d{2}/\d{2}/\d{4} à \d{2}:\d{2}$", content.dossier_state)
+    html = render_html(content, watermark=content.is_draft)
+    assert html.count('class="watermark"') == int(content.is_draft)
+    for section in content.sections:
+        assert f'id="{section.anchor}"' in html and f'href="#{section.anchor}"' in html
+    if situation is Situation.REOPENING_SUBMITTED:
+        # The submission of an update lists what changed since the habilitation, in words.
+        changes = [item for item in content.timeline if item.changes]
+        assert changes and changes[-1].compared_with == "l'habilitation H" + content.habilitations[0].number[1:]
+        assert changes[-1].changes[0].startswith("Le champ « Description du projet » a changé de « ")
+        assert "Changements depuis l&#39;habilitation" in html
+    if situation is Situation.CHANGES_REQUESTED:
+        named = next(item for item in content.timeline if item.sections)
+        assert named.title == "Modifications demandées par la DGFiP" and named.sections == ("Mon projet",)
+        assert [section.key for section in content.sections if section.is_change_requested] == ["projet"]
+        assert "Modification demandée par la DGFiP." in html
 
 
 # --- attachments --------------------------------------------------------------------------------------
