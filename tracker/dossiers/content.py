@@ -28,7 +28,7 @@ from tracker.accounts.models import Organization, OrganizationKind
 from tracker.attestations.models import Attestation
 from tracker.catalogue import CATALOGUE
 from tracker.catalogue.definitions import ApiDefinition, FieldDefinition, FieldKind, SectionDefinition
-from tracker.catalogue.rules import canonical_json, content_sha256, is_empty
+from tracker.catalogue.rules import content_sha256, is_empty
 from tracker.catalogue.scopes import SCOPES, SCOPES_BY_KEY
 from tracker.documents.inspection import DocumentKind, download_name
 from tracker.documents.models import Document
@@ -323,11 +323,6 @@ class DossierContent:
     def json_bytes(self) -> bytes:
         """``dossier.json`` as attached to the PDF: indented for a human opening it, keys sorted."""
         return json.dumps(self.machine_readable(), ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
-
-
-def canonical_request_bytes(content: DossierContent) -> bytes:
-    """What ``content_sha256`` is the SHA-256 of."""
-    return canonical_json(content.request_data())
 
 
 def _plain(value: Any) -> Any:
@@ -760,7 +755,6 @@ __all__ = [
     "SectionEntry",
     "TimelineItem",
     "build_content",
-    "canonical_request_bytes",
     "format_date",
     "format_datetime",
 ]
