@@ -190,6 +190,10 @@ class Writer:
     def __init__(self, session: Session) -> None:
         self.connection = session.connection()
         self.uses_copy = self.connection.dialect.name == "postgresql"
+        if self.uses_copy:
+            # The trigram (GIN) indexes take new rows into a pending list merged when it fills up:
+            # merging rarely, in large batches, is what makes a bulk load into them affordable.
+            self.connection.execute(text("SET LOCAL gin_pending_list_limit = '256MB'"))
         self.rows: dict[Table, list[dict[str, Any]]] = {table: [] for table in self.ORDER}
         self.counts: Counter[str] = Counter()
 
@@ -1091,10 +1095,19 @@ def wipe(session: Session) -> None:
         session.execute(table.delete())
 
 
-def _reset_sequences(session: Session) -> None:
-    """PostgreSQL hands out ids from sequences: move them past the ids written here."""
+def _settle_postgresql(session: Session) -> None:
+    """Move PostgreSQL's sequences past the ids written here (it hands out ids from them), and merge
+    what the GIN indexes left in their pending lists: searches would otherwise read those lists row by
+    row until the next vacuum."""
     if session.get_bind().dialect.name != "postgresql":
         return
+    session.execute(
+        text(
+            "SELECT gin_clean_pending_list(gin_index.oid) FROM pg_class AS gin_index "
+            "JOIN pg_am AS method ON method.oid = gin_index.relam "
+            "WHERE method.amname = 'gin' AND gin_index.relnamespace = current_schema()::regnamespace"
+        )
+    )
     for table in Base.metadata.sorted_tables:
         primary = list(table.primary_key.columns)
         if len(primary) == 1 and primary[0].autoincrement in (True, "auto") and primary[0].type.python_type is int:
@@ -1160,7 +1173,7 @@ def seed(
             if index in long_ones:
                 long_ids.append(request_id)
         writer.flush()
-    _reset_sequences(session)
+    _settle_postgresql(session)
     report = SeedReport(
         tier=tier.name,
         seed=seed,
