@@ -3,10 +3,11 @@ hébergeurs, DGFiP users, and requests in the mix of states the document sets, e
 attestations, documents, habilitations, timeline, assignment and notes.
 
 Deterministic: the same tier, seed and reference date give the same rows, ids included. Rows are written
-with SQLAlchemy Core ``executemany`` in chunks, with their ids chosen here (the database starts empty), so
-tier S seeds in seconds and tier M within PERFORMANCE.md's two minutes. What the app keeps consistent, the
-generator keeps too: the workflow table (``history``), the catalogue's rules (``content``), SIRETs, the
-denormalized columns (département, intitulé, deadline, last move), the attestation hashes.
+in chunks (SQLAlchemy Core ``executemany``; ``COPY`` on PostgreSQL), with their ids chosen here (the
+database starts empty), so tier S seeds in seconds and tier M within PERFORMANCE.md's two minutes.
+What the app keeps consistent, the generator keeps too: the workflow table (``history``), the catalogue's
+rules (``content``), SIRETs, the denormalized columns (département, intitulé, deadline, last move), the
+attestation hashes.
 
 Simplifications, each harmless to what reads the data: earlier submissions keep their changelog but only
 the latest submission of a stage keeps the full content (the only one the services read back); an
@@ -34,6 +35,7 @@ from tracker.accounts.models import DgfipFunction, Membership, MembershipRole, O
 from tracker.accounts.siret import with_luhn_key
 from tracker.attestations.models import Attestation
 from tracker.audit import services as audit
+from tracker.catalogue.definitions import FieldKind
 from tracker.catalogue.rules import content_sha256
 from tracker.datasets import content, history
 from tracker.datasets.content import Certification, Hosting, Person, ProductionFacts, Profile
@@ -53,7 +55,7 @@ from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, S
 from tracker.instruction.models import InternalNote, RequestAssignment
 from tracker.products.models import SoftwareProduct
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_SEED = 20261130
 AUDIT_ACTION = "dataset.seeded"
 CHUNK = 1_000  # requests generated and written at a time: memory stays flat whatever the tier
@@ -569,8 +571,7 @@ class Situation:
     """What the sections look like at the end, derived from the walk."""
 
     sandbox: bool  # the sandbox sections were submitted at least once
-    production: bool  # the production sections were submitted at least once
-    production_draft: bool  # the production stage is open and never submitted
+    production: bool  # the request is in its production stage, submitted at least once
     changes_requested: tuple[str, ...]
 
 
@@ -579,9 +580,22 @@ def situation_of(walk: Walk) -> Situation:
     return Situation(
         sandbox=walk.submissions[Stage.SANDBOX] > 0,
         production=production_submitted and walk.stage is Stage.PRODUCTION,
-        production_draft=walk.stage is Stage.PRODUCTION and not production_submitted,
         changes_requested=walk.changes_requested_sections,
     )
+
+
+@dataclass
+class SectionState:
+    """One section as it ends up; its signature is kept when a request for changes voided it (the
+    habilitation approved before still shows who attested it)."""
+
+    stage: Stage
+    data: dict[str, Any]
+    status: SectionStatus
+    sha256: str
+    signed_at: datetime | None = None
+    signer_id: int | None = None
+    attestation_id: int | None = None  # the attestation still valid
 
 
 class RequestBuilder:
@@ -628,7 +642,7 @@ class RequestBuilder:
             instructor=instructor,
             instructors=self.instructor_count,
             pace=Pace(),
-            archived=plan.ending,
+            ending=plan.ending,
             expired=plan.expired,
             cancel_production=plan.cancel_production,
             rounds=plan.rounds,
@@ -663,10 +677,10 @@ class RequestBuilder:
             Actor.EDITEUR: editeur.party,
             Actor.HEBERGEUR: self._party_by_id(hebergeur_id, collectivite, editeur),
         }
-        sections, attestations = self._sections(
+        sections = self._sections(
             rng, request_id, walk, calendar, situation, profile, production_facts, owners, designated
         )
-        habilitation_ids = self._habilitations(request_id, walk, calendar, sections, attestations)
+        habilitation_ids = self._habilitations(request_id, walk, calendar, sections)
         self._timeline(request_id, walk, calendar, collectivite, habilitation_ids, sections, profile)
         last_move = max(calendar.at(step.at) for step in walk.steps if step.event is not None)
         cgu = content.API.current_cgu[walk.stage]
@@ -682,7 +696,7 @@ class RequestBuilder:
                 "state": walk.state,
                 "stage": walk.stage,
                 "is_reopening": walk.is_reopening,
-                "intitule": sections["projet"][0]["data"].get("intitule", "") if "projet" in sections else "",
+                "intitule": sections["projet"].data.get("intitule", "") if "projet" in sections else "",
                 "use_case": profile.use_case,
                 "departement_code": collectivite.departement,
                 "created_by_id": collectivite.user_id,
@@ -745,121 +759,13 @@ class RequestBuilder:
         production: ProductionFacts | None,
         owners: dict[Actor, Party],
         designated: bool,
-    ) -> tuple[dict[str, tuple[dict[str, Any], SectionStatus]], dict[str, int]]:
-        """Section rows, document rows and attestation rows; returns each section's (row, status) and
-        the ids of the attestations still valid, by kind."""
+    ) -> dict[str, SectionState]:
+        """The request's sections as they end up, with their attestations and documents written."""
+        sections = self._contents(rng, walk, situation, profile, production, designated)
+        self._attest(rng, request_id, walk, calendar, situation, sections, owners)
         created = calendar.at(0)
-        last_submit = {
-            stage: max(
-                (calendar.at(s.at) for s in walk.steps if s.event is Event.SUBMIT and s.stage is stage), default=None
-            )
-            for stage in Stage
-        }
-        contents: dict[str, tuple[Stage, dict[str, Any], SectionStatus]] = {}
-        if situation.sandbox:
-            for key, build in content.SANDBOX_CONTENT.items():
-                contents[key] = (Stage.SANDBOX, build(profile), SectionStatus.ATTESTED)
-        else:
-            for key, data in content.prefilled_sections(profile).items():
-                contents[key] = (Stage.SANDBOX, data, SectionStatus.IN_PROGRESS)
-            if rng.random() < 0.5:
-                for key in ("donnees", "contacts"):
-                    contents[key] = (Stage.SANDBOX, content.SANDBOX_CONTENT[key](profile), SectionStatus.COMPLETE)
-            if designated:
-                software = {"logiciel_nom": profile.software[0], "logiciel_version": profile.software[1]}  # type: ignore[index]
-                contents["modalites"] = (Stage.SANDBOX, software, SectionStatus.IN_PROGRESS)
-        if production is not None and (situation.production or walk.stage is Stage.PRODUCTION):
-            for key, build_production in content.PRODUCTION_CONTENT.items():
-                if situation.production:
-                    contents[key] = (Stage.PRODUCTION, build_production(profile, production), SectionStatus.ATTESTED)
-                elif key == "recette_fonctionnelle" and rng.random() < 0.6:
-                    # A production stage just opened: the éditeur has reported its tests, nothing attested.
-                    contents[key] = (Stage.PRODUCTION, build_production(profile, production), SectionStatus.COMPLETE)
-        hashes = {key: content_sha256(data) for key, (_stage, data, _status) in contents.items()}
-        # A request for changes reopened the named sections: their attestations no longer hold.
-        invalidated = {content.API.attestation_covering(key).key for key in situation.changes_requested}
-        request_changes = next((s for s in reversed(walk.steps) if s.event is Event.REQUEST_CHANGES), None)
-        rows: dict[str, tuple[dict[str, Any], SectionStatus]] = {}
-        attested_at = {
-            Stage.SANDBOX: last_submit[Stage.SANDBOX] or created,
-            Stage.PRODUCTION: last_submit[Stage.PRODUCTION] or created,
-        }
-        for definition in content.API.attestations:
-            keys = [key for key in definition.sections if key in contents]
-            if not keys or any(contents[key][2] is not SectionStatus.ATTESTED for key in keys):
-                continue
-            signer = owners[definition.owner]
-            signed_at = attested_at[definition.stage] - timedelta(minutes=30 + rng.randrange(0, 600))
-            covered = {key: contents[key][1] for key in definition.sections}
-            documents = [
-                {"section": key, "field": field.key, **reference}
-                for key in definition.sections
-                for field in content.API.section(key).fields
-                if field.kind.value == "documents"
-                for reference in covered[key].get(field.key, [])
-            ]
-            is_invalidated = definition.key in invalidated
-            attestation_id = self.ids.next("attestations")
-            self.writer.add(
-                Attestation.__table__,  # type: ignore[arg-type]
-                {
-                    "id": attestation_id,
-                    "request_id": request_id,
-                    "stage": definition.stage,
-                    "kind": definition.key,
-                    "statement_version": definition.statement.version,
-                    "statement_sha256": definition.statement.sha256,
-                    "content_sha256": content_sha256(covered),
-                    "sections": {key: hashes[key] for key in covered},
-                    "documents": documents,
-                    "signer_id": signer.user_id,
-                    "signer_name": signer.user.full_name,
-                    "signer_function": signer.user.function,
-                    "organization_id": signer.organization_id,
-                    "organization_name": signer.name,
-                    "signed_at": signed_at,
-                    "invalidated_at": calendar.at(request_changes.at) if is_invalidated and request_changes else None,
-                    "invalidation_reason": (
-                        "La DGFiP demande des modifications de la section « "
-                        f"{content.API.section(situation.changes_requested[0]).label} »."
-                    )
-                    if is_invalidated
-                    else None,
-                },
-            )
-            for key in definition.sections:
-                stage, data, _status = contents[key]
-                status = SectionStatus.COMPLETE if is_invalidated else SectionStatus.ATTESTED
-                rows[key] = (
-                    {
-                        "data": data,
-                        "status": status.value,
-                        "attested_sha256": None if is_invalidated else hashes[key],
-                        "_sha256": hashes[key],
-                        "attested_at": None if is_invalidated else signed_at.isoformat(),
-                        "attested_by_id": None if is_invalidated else signer.user_id,
-                        "_attestation": None if is_invalidated else attestation_id,
-                        "_signed_at": signed_at,
-                    },
-                    status,
-                )
-        for key, (_stage, data, status) in contents.items():
-            if key not in rows:
-                rows[key] = (
-                    {
-                        "data": data,
-                        "status": status.value,
-                        "attested_sha256": None,
-                        "attested_at": None,
-                        "attested_by_id": None,
-                        "_attestation": None,
-                        "_signed_at": None,
-                        "_sha256": hashes[key],
-                    },
-                    status,
-                )
         for document in profile.documents:
-            if document.section_key not in contents:
+            if document.section_key not in sections:
                 continue
             owner = owners[content.API.section(document.section_key).owner]
             self.writer.add(
@@ -882,56 +788,157 @@ class RequestBuilder:
                     "created_at": created,
                 },
             )
-        for key, (row, status) in rows.items():
-            stage = contents[key][0]
-            owner = owners[content.API.section(key).owner]
+        for key, section in sections.items():
+            attested = section.status is SectionStatus.ATTESTED
             self.writer.add(
                 RequestSection.__table__,  # type: ignore[arg-type]
                 {
                     "id": self.ids.next("request_sections"),
                     "request_id": request_id,
-                    "stage": stage,
+                    "stage": section.stage,
                     "key": key,
-                    "data": row["data"],
-                    "status": status,
-                    "updated_at": row["_signed_at"] or created,
-                    "updated_by_id": owner.user_id,
-                    "attested_sha256": row["attested_sha256"],
-                    "attested_at": row["_signed_at"] if row["attested_sha256"] else None,
-                    "attested_by_id": row["attested_by_id"],
+                    "data": section.data,
+                    "status": section.status,
+                    "updated_at": section.signed_at or created,
+                    "updated_by_id": owners[content.API.section(key).owner].user_id,
+                    "attested_sha256": section.sha256 if attested else None,
+                    "attested_at": section.signed_at if attested else None,
+                    "attested_by_id": section.signer_id if attested else None,
                     "is_change_requested": key in situation.changes_requested,
                 },
             )
-        valid = {
-            definition.key: rows[definition.sections[0]][0]["_attestation"]
-            for definition in content.API.attestations
-            if definition.sections[0] in rows and rows[definition.sections[0]][0]["_attestation"]
+        return sections
+
+    def _contents(
+        self,
+        rng: random.Random,
+        walk: Walk,
+        situation: Situation,
+        profile: Profile,
+        production: ProductionFacts | None,
+        designated: bool,
+    ) -> dict[str, SectionState]:
+        """Submitted stages: every section complete and to be attested. A first draft: what creation
+        prefilled, and sometimes a few sections done. A production stage just opened: maybe the éditeur's
+        tests reported."""
+        planned: dict[str, tuple[Stage, dict[str, Any], SectionStatus]] = {}
+        if situation.sandbox:
+            for key, build in content.SANDBOX_CONTENT.items():
+                planned[key] = (Stage.SANDBOX, build(profile), SectionStatus.ATTESTED)
+        else:
+            for key, data in content.prefilled_sections(profile).items():
+                planned[key] = (Stage.SANDBOX, data, SectionStatus.IN_PROGRESS)
+            if rng.random() < 0.5:
+                for key in ("donnees", "contacts"):
+                    planned[key] = (Stage.SANDBOX, content.SANDBOX_CONTENT[key](profile), SectionStatus.COMPLETE)
+            if designated and profile.software is not None:
+                software = {"logiciel_nom": profile.software[0], "logiciel_version": profile.software[1]}
+                planned["modalites"] = (Stage.SANDBOX, software, SectionStatus.IN_PROGRESS)
+        if production is not None and walk.stage is Stage.PRODUCTION:
+            for key, build_production in content.PRODUCTION_CONTENT.items():
+                if situation.production:
+                    planned[key] = (Stage.PRODUCTION, build_production(profile, production), SectionStatus.ATTESTED)
+                elif key == "recette_fonctionnelle" and rng.random() < 0.6:
+                    planned[key] = (Stage.PRODUCTION, build_production(profile, production), SectionStatus.COMPLETE)
+        return {
+            key: SectionState(stage, data, status, content_sha256(data))
+            for key, (stage, data, status) in planned.items()
         }
-        return rows, valid
+
+    def _attest(
+        self,
+        rng: random.Random,
+        request_id: int,
+        walk: Walk,
+        calendar: Calendar,
+        situation: Situation,
+        sections: dict[str, SectionState],
+        owners: dict[Actor, Party],
+    ) -> None:
+        """Each owning party signs the attestations of its submitted sections shortly before the last
+        submission of their stage; a request for changes since voided those covering the named sections,
+        whose sections are back to « complete »."""
+        last_submit = {
+            stage: max(
+                (calendar.at(s.at) for s in walk.steps if s.event is Event.SUBMIT and s.stage is stage), default=None
+            )
+            for stage in Stage
+        }
+        voided = {content.API.attestation_covering(key).key for key in situation.changes_requested}
+        request_changes = next((s for s in reversed(walk.steps) if s.event is Event.REQUEST_CHANGES), None)
+        for definition in content.API.attestations:
+            covered_sections = [sections.get(key) for key in definition.sections]
+            if any(section is None or section.status is not SectionStatus.ATTESTED for section in covered_sections):
+                continue
+            signer = owners[definition.owner]
+            signed_at = (last_submit[definition.stage] or calendar.at(0)) - timedelta(
+                minutes=30 + rng.randrange(0, 600)
+            )
+            covered = {key: sections[key].data for key in definition.sections}
+            is_voided = definition.key in voided and request_changes is not None
+            attestation_id = self.ids.next("attestations")
+            self.writer.add(
+                Attestation.__table__,  # type: ignore[arg-type]
+                {
+                    "id": attestation_id,
+                    "request_id": request_id,
+                    "stage": definition.stage,
+                    "kind": definition.key,
+                    "statement_version": definition.statement.version,
+                    "statement_sha256": definition.statement.sha256,
+                    "content_sha256": content_sha256(covered),
+                    "sections": {key: sections[key].sha256 for key in definition.sections},
+                    "documents": [
+                        {"section": key, "field": field.key, **reference}
+                        for key in definition.sections
+                        for field in content.API.section(key).fields
+                        if field.kind is FieldKind.DOCUMENTS
+                        for reference in covered[key].get(field.key, [])
+                    ],
+                    "signer_id": signer.user_id,
+                    "signer_name": signer.user.full_name,
+                    "signer_function": signer.user.function,
+                    "organization_id": signer.organization_id,
+                    "organization_name": signer.name,
+                    "signed_at": signed_at,
+                    "invalidated_at": calendar.at(request_changes.at) if is_voided and request_changes else None,
+                    "invalidation_reason": "La DGFiP demande des modifications de la section « "
+                    f"{content.API.section(situation.changes_requested[0]).label} »."
+                    if is_voided
+                    else None,
+                },
+            )
+            for key in definition.sections:
+                section = sections[key]
+                section.signed_at, section.signer_id = signed_at, signer.user_id
+                if is_voided:
+                    section.status = SectionStatus.COMPLETE
+                else:
+                    section.attestation_id = attestation_id
 
     def _habilitations(
         self,
         request_id: int,
         walk: Walk,
         calendar: Calendar,
-        sections: dict[str, tuple[dict[str, Any], SectionStatus]],
-        attestations: dict[str, int],
+        sections: dict[str, SectionState],
     ) -> list[int]:
+        """Each approval's snapshot: the sections of its stages as they were attested."""
         ids = []
         for habilitation in walk.habilitations:
             habilitation_id = self.ids.next("habilitations")
             ids.append(habilitation_id)
             stages = {Stage.SANDBOX} if habilitation.stage is Stage.SANDBOX else set(Stage)
             snapshot_sections = {
-                f"{content.API.section(key).stage.value}/{key}": {
-                    "data": row["data"],
+                f"{section.stage.value}/{key}": {
+                    "data": section.data,
                     "status": SectionStatus.ATTESTED.value,
-                    "attested_sha256": row["_sha256"],
-                    "attested_at": row["attested_at"],
-                    "attested_by_id": row["attested_by_id"],
+                    "attested_sha256": section.sha256,
+                    "attested_at": section.signed_at.isoformat() if section.signed_at else None,
+                    "attested_by_id": section.signer_id,
                 }
-                for key, (row, _status) in sections.items()
-                if content.API.section(key).stage in stages
+                for key, section in sections.items()
+                if section.stage in stages
             }
             expires_on = None
             if habilitation.stage is Stage.PRODUCTION:
@@ -950,13 +957,11 @@ class RequestBuilder:
                     "snapshot": {
                         "sections": snapshot_sections,
                         "request": {
-                            "intitule": sections["projet"][0]["data"]["intitule"],
-                            "use_case": sections["projet"][0]["data"].get("use_case"),
+                            "intitule": sections["projet"].data["intitule"],
+                            "use_case": sections["projet"].data.get("use_case"),
                         },
                         "attestations": sorted(
-                            attestation_id
-                            for kind, attestation_id in attestations.items()
-                            if content.API.attestation(kind).stage in stages
+                            {s.attestation_id for s in sections.values() if s.attestation_id and s.stage in stages}
                         ),
                         "cgu": {"version": cgu.version, "sha256": cgu.sha256},
                     },
@@ -976,7 +981,7 @@ class RequestBuilder:
         calendar: Calendar,
         collectivite: Party,
         habilitation_ids: list[int],
-        sections: dict[str, tuple[dict[str, Any], SectionStatus]],
+        sections: dict[str, SectionState],
         profile: Profile,
     ) -> None:
         latest_submit = {
@@ -1003,8 +1008,7 @@ class RequestBuilder:
                     details["changes"] = [content.change_of(key) for key in answered]
                 if index == latest_submit[step.stage]:
                     details["content"] = {
-                        f"{content.API.section(key).stage.value}/{key}": row["data"]
-                        for key, (row, _status) in sections.items()
+                        f"{section.stage.value}/{key}": section.data for key, section in sections.items()
                     }
             elif step.event is Event.REQUEST_CHANGES:
                 details["sections"] = list(step.sections)

@@ -24,7 +24,8 @@ RENEWABLE_IN_PRODUCTION = tuple(sorted({expiry.section for expiry in content.API
 
 
 class Ending(enum.StrEnum):
-    """The shapes of history the generator draws for each final state (see ``walk``)."""
+    """The shapes of history the generator draws (``generator.plan_for``); ``walk`` reads the archived
+    ones, the others name the plan."""
 
     FIRST_DRAFT = "first_draft"
     SANDBOX = "sandbox"
@@ -297,21 +298,22 @@ def walk(
     instructor: int,
     instructors: int,
     pace: Pace,
-    archived: Ending = Ending.ARCHIVED_DRAFT,
+    ending: Ending = Ending.SANDBOX,
     expired: bool = False,
     cancel_production: bool = False,
     rounds: int | None = None,
 ) -> Walk:
     """A history ending in ``final``: ``production`` when the request ends in its production stage,
     ``updates`` reopenings of a validated habilitation (the last one still open when ``final`` is an
-    open state), ``rounds`` forcing the number of requests for changes of the last instruction."""
+    open state), ``ending`` the way to « archived », ``rounds`` forcing the number of requests for
+    changes of the last instruction."""
     history = Walk(rng=rng, instructor=instructor, instructors=instructors)
     history.take(Event.CREATE, COLLECTIVITE, 0)
     if final is State.ARCHIVED:
-        if archived is Ending.ARCHIVED_REFUSAL:
+        if ending is Ending.ARCHIVED_REFUSAL:
             _instruct(history, pace)
             _refuse(history)
-        elif archived is Ending.ARCHIVED_REVOCATION:
+        elif ending is Ending.ARCHIVED_REVOCATION:
             _validated_history(history, pace, production=production, updates=0, cancel_production=False)
             history.take(
                 Event.REVOKE, INSTRUCTEUR, rng.uniform(100, 600), reason=rng.choice(content.REVOCATION_REASONS)
