@@ -68,17 +68,29 @@ def documents_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dossiers_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dossiers")
+
+
+@pytest.fixture(scope="session")
 def signing_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dossier signing key of the test run: created on first use, never in the checkout."""
     return tmp_path_factory.mktemp("signing")
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, migrated_engine: Engine, documents_directory: Path, signing_directory: Path) -> Flask:
+def app(
+    database_url: str,
+    migrated_engine: Engine,
+    documents_directory: Path,
+    dossiers_directory: Path,
+    signing_directory: Path,
+) -> Flask:
     application = create_app(
         {
             "TESTING": True,
             "DOCUMENTS_DIRECTORY": str(documents_directory),
+            "DOSSIERS_DIRECTORY": str(dossiers_directory),
             "DOSSIER_SIGNING_KEY": str(signing_directory / "dossier-signing-key.pem"),
             "DOSSIER_SIGNING_CERT": str(signing_directory / "dossier-signing-cert.pem"),
             "DOSSIER_SIGNING_GENERATE_MISSING": True,

@@ -43,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from tracker.accounts.views import blueprint as accounts_blueprint
     from tracker.attestations.views import blueprint as attestations_blueprint
     from tracker.documents.views import blueprint as documents_blueprint
+    from tracker.dossiers.views import blueprint as dossiers_blueprint
     from tracker.habilitations.views import blueprint as habilitations_blueprint
     from tracker.instruction.message_views import blueprint as messages_blueprint
     from tracker.instruction.statistics_views import blueprint as statistics_blueprint
@@ -55,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(habilitations_blueprint)
     app.register_blueprint(documents_blueprint)
+    app.register_blueprint(dossiers_blueprint)
     app.register_blueprint(attestations_blueprint)
     app.register_blueprint(instruction_blueprint)
     app.register_blueprint(statistics_blueprint)

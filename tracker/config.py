@@ -15,6 +15,7 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "tracker.sqlite3"
 DEFAULT_DOCUMENTS_DIRECTORY = PROJECT_ROOT / "instance" / "documents"
+DEFAULT_DOSSIERS_DIRECTORY = PROJECT_ROOT / "instance" / "dossiers"
 # Where ``tracker dossier init-signing-key`` writes, and where development looks, for the dossier signing pair.
 DEFAULT_SIGNING_DIRECTORY = PROJECT_ROOT / "instance" / "signing"
 SIGNING_KEY_FILE_NAME = "dossier-signing-key.pem"
@@ -83,6 +84,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # A whole form: several documents of 10 MB each (the per-file limit is checked on its own).
         "MAX_CONTENT_LENGTH": _env_int("MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
         "DOCUMENTS_DIRECTORY": _env("DOCUMENTS_DIR", str(DEFAULT_DOCUMENTS_DIRECTORY)),
+        # Generated dossiers live apart from the uploads: the sweep of orphan uploads never sees them.
+        "DOSSIERS_DIRECTORY": _env("DOSSIERS_DIR", str(DEFAULT_DOSSIERS_DIRECTORY)),
+        # The web process renders queued dossiers itself (a background thread) unless a worker does:
+        # on by default outside production, so that `make run` needs no second process.
+        "DOSSIERS_IN_PROCESS": _env_bool("DOSSIERS_IN_PROCESS", not is_production),
+        "DOSSIER_RENDER_TIMEOUT_SECONDS": _env_int("DOSSIER_RENDER_TIMEOUT_SECONDS", 60),
         # Files without a row younger than this may belong to an upload still in its transaction.
         "ORPHAN_GRACE": timedelta(hours=_env_int("ORPHAN_GRACE_HOURS", 1)),
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,

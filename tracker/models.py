@@ -5,6 +5,7 @@ from tracker.attestations.models import Attestation
 from tracker.audit.models import AuditChainHead, AuditEntry
 from tracker.db import Base
 from tracker.documents.models import Document
+from tracker.dossiers.models import Dossier
 from tracker.habilitations.models import (
     ExpiryReminder,
     Habilitation,
@@ -23,6 +24,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Document",
+    "Dossier",
     "ExpiryReminder",
     "Habilitation",
     "HabilitationRequest",

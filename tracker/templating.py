@@ -11,8 +11,8 @@ from tracker.catalogue.scopes import labels_of
 from tracker.db import utcnow
 from tracker.habilitations.changelog import describe as describe_change
 from tracker.habilitations.deadlines import deadline_status, instruction_deadline
-from tracker.habilitations.expiry import NOTICE_LABELS, is_expiring
-from tracker.habilitations.models import HabilitationState
+from tracker.habilitations.expiry import is_expiring
+from tracker.habilitations.models import NOTICE_LABELS, HabilitationState
 from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, State
 
 

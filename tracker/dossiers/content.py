@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.accounts.models import Organization, OrganizationKind
@@ -35,8 +35,14 @@ from tracker.documents.models import Document
 from tracker.documents.queries import documents_by_id
 from tracker.dossiers import DOSSIER_JSON_NAME
 from tracker.habilitations.changelog import EMPTY, describe, display_value
-from tracker.habilitations.expiry import NOTICE_LABELS
-from tracker.habilitations.models import Habilitation, HabilitationRequest, RequestSection, TimelineEntry
+from tracker.habilitations.models import (
+    DOSSIER_NOTICE,
+    NOTICE_LABELS,
+    Habilitation,
+    HabilitationRequest,
+    RequestSection,
+    TimelineEntry,
+)
 from tracker.habilitations.parties import hosting_of
 from tracker.habilitations.workflow import Actor, Event, Stage, State
 
@@ -391,6 +397,9 @@ def _load(session: Session, request_id: int) -> _Loaded:
             select(TimelineEntry)
             .options(joinedload(TimelineEntry.actor_organization))
             .where(TimelineEntry.request_id == request_id)
+            # A dossier cannot hold its own signature: the entries recording dossiers stay out of every
+            # dossier, so that recording one does not change the content of the next.
+            .where(or_(TimelineEntry.notice.is_(None), TimelineEntry.notice != DOSSIER_NOTICE))
             .order_by(TimelineEntry.created_at, TimelineEntry.id)
         ).scalars()
     )

@@ -19,6 +19,7 @@ from tracker.accounts.queries import dgfip_instructors, member_emails
 from tracker.audit import services as audit
 from tracker.db import utcnow
 from tracker.habilitations.models import (
+    EXPIRED_NOTICE,
     ExpiryReminder,
     Habilitation,
     HabilitationRequest,
@@ -33,8 +34,6 @@ from tracker.notify.services import queue_email
 REMINDER_DAYS = (90, 30, 7)
 EXPIRING_WITHIN = timedelta(days=max(REMINDER_DAYS))
 SYSTEM_NAME = "Habilitations DGFiP (traitement automatique)"
-EXPIRED_NOTICE = "habilitation_expired"
-NOTICE_LABELS = {EXPIRED_NOTICE: "Habilitation expirée"}
 
 
 def is_expiring(habilitation: Habilitation, today: date) -> bool:

@@ -196,6 +196,12 @@ class Habilitation(Base):
         return f"H{self.id}"
 
 
+# Timeline entries that are not workflow events (``TimelineEntry.notice``), and what each one says.
+EXPIRED_NOTICE = "habilitation_expired"
+DOSSIER_NOTICE = "dossier_signed"
+NOTICE_LABELS = {EXPIRED_NOTICE: "Habilitation expirée", DOSSIER_NOTICE: "Dossier PDF signé"}
+
+
 class TimelineEntry(Base):
     __tablename__ = "timeline_entries"
 

@@ -72,6 +72,9 @@ class InvalidInput(WorkflowError):
     http_status = 422
 
 
+# The events whose dossier is kept for good (DossierKind values): rendered and signed by the worker.
+SNAPSHOTS = {Event.SUBMIT: "submission", Event.APPROVE: "approval"}
+
 # Timeline details too bulky (or too personal) for the audit log.
 TIMELINE_ONLY_DETAILS = frozenset({"content", "changes"})
 
@@ -415,6 +418,11 @@ def apply_event(
     entry = _timeline(session, request, principal, outcome, reason=reason, details=details, habilitation=habilitation)
     _notify(session, request, outcome, (reason or "").strip(), habilitation)
     flush_checking_version(session)
+    if snapshot := SNAPSHOTS.get(outcome.event):
+        # Imported here: the dossiers package renders with the templating module, which imports this one.
+        from tracker.dossiers.snapshots import queue_snapshot
+
+        queue_snapshot(session, request, snapshot, requested_by_id=principal.user.id)
     return entry
 
 

@@ -18,11 +18,19 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.db import db
+from tracker.documents.storage import Storage
+from tracker.dossiers.render import start_engine
+from tracker.dossiers.snapshots import generate_pending
 from tracker.notify.worker import DeliveryReport, OutboxSettings, deliver_due
 
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def documents_storage() -> Storage:
+    """Where the annexes of the dossiers to render are read from."""
+    return current_app.extensions["tracker_storage"]
 
 
 def new_worker_id() -> str:
@@ -56,6 +64,7 @@ def run_loop(
     while not stop.is_set():
         try:
             report = deliver_due(db.session, settings, worker_id=worker_id, batch_size=batch_size)
+            rendered = generate_pending(db.session, documents_storage())
         except SQLAlchemyError:
             # The database may be restarting: keep the worker alive and try again after the interval.
             logger.exception("outbox worker %s: database error", worker_id)
@@ -65,12 +74,16 @@ def run_loop(
         total.sent += report.sent
         total.retried += report.retried
         total.failed += report.failed
-        if report.claimed < batch_size:
+        total.dossiers += rendered
+        if report.claimed < batch_size and not rendered:
             stop.wait(interval)
     return total
 
 
-@click.command("worker", help="Envoie les courriels de la boîte d'envoi (en boucle, ou une fois avec --once).")
+@click.command(
+    "worker",
+    help="Envoie les courriels de la boîte d'envoi et génère les dossiers PDF (en boucle, ou une fois avec --once).",
+)
 @click.option("--once", is_flag=True, help="Un seul passage, puis arrêt.")
 @click.option(
     "--interval",
@@ -92,10 +105,12 @@ def worker(once: bool, interval: float, batch_size: int) -> None:
     worker_id = new_worker_id()
     if once:
         report = deliver_due(db.session, settings, worker_id=worker_id, batch_size=batch_size)
+        report.dossiers = generate_pending(db.session, documents_storage())
         click.echo(report.summary())
         return
-    click.echo(f"Envoi des courriels démarré ({worker_id}) (Ctrl+C ou SIGTERM pour l'arrêter).")
+    start_engine()  # the PDF renderer's cold start is paid now, not by the first dossier
+    click.echo(f"Worker démarré ({worker_id}) : courriels et dossiers PDF (Ctrl+C ou SIGTERM pour l'arrêter).")
     stop = threading.Event()
     with stop_on_signals(stop):
         total = run_loop(settings, worker_id=worker_id, batch_size=batch_size, interval=interval, stop=stop)
-    click.echo(f"Envoi des courriels arrêté. {total.summary()}")
+    click.echo(f"Worker arrêté. {total.summary()}")

@@ -105,13 +105,17 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    dossiers: int = 0  # dossiers rendered and signed by the same worker
 
     @property
     def claimed(self) -> int:
         return self.sent + self.retried + self.failed
 
     def summary(self) -> str:
-        return f"Boîte d'envoi : {self.sent} envoyé(s), {self.retried} à réessayer, {self.failed} en échec définitif."
+        summary = (
+            f"Boîte d'envoi : {self.sent} envoyé(s), {self.retried} à réessayer, {self.failed} en échec définitif."
+        )
+        return f"{summary} Dossiers PDF générés : {self.dossiers}."
 
 
 Clock = Callable[[], datetime]
