@@ -311,7 +311,7 @@ def test_worker_command_loop_stops_cleanly_on_sigterm(
         sender.join()
 
     assert result.exit_code == 0, result.output
-    assert "Envoi des courriels arrêté. Boîte d'envoi : 1 envoyé(s)" in result.output
+    assert "Worker arrêté. Boîte d'envoi : 1 envoyé(s)" in result.output
     assert len(smtp_server.received()) == 1
 
 
