@@ -14,7 +14,7 @@ PORT ?= 5000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x tests/accounts"`.
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint format worker assets browser venv clean
+.PHONY: help run test lint format worker assets browser system venv clean
 
 help:
 	@echo "make run     installe, migre, charge les données de démonstration et lance http://$(HOST):$(PORT)"
@@ -42,9 +42,13 @@ assets:
 browser:
 	scripts/install-browser.sh
 
+# Debian libraries of the PDF dossiers (WeasyPrint).
+system:
+	scripts/install-system-packages.sh
+
 # Links in e-mails and the demo logins point at the address actually served, unless set explicitly.
 run: export TRACKER_BASE_URL ?= http://$(HOST):$(PORT)
-run: $(VENV)/.installed assets
+run: $(VENV)/.installed assets system
 	$(TRACKER) db upgrade
 	$(TRACKER) seed-demo
 	@echo
@@ -52,7 +56,7 @@ run: $(VENV)/.installed assets
 	@echo
 	$(TRACKER) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev assets browser
+test: $(VENV)/.installed-dev assets browser system
 	scripts/run-tests.sh $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -63,7 +67,7 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-worker: $(VENV)/.installed
+worker: $(VENV)/.installed system
 	$(TRACKER) db upgrade
 	$(TRACKER) worker
 
