@@ -81,16 +81,17 @@ def _text_condition(text: str, dialect: str):  # type: ignore[no-untyped-def]
     section_text = contains(cast(RequestSection.data, String))
     title = contains(HabilitationRequest.intitule)
     if dialect == "postgresql":
-        # Aliases: the subquery must not correlate with the list's own request and organization.
-        titled, named, organization = aliased(HabilitationRequest), aliased(HabilitationRequest), aliased(Organization)
-        return HabilitationRequest.id.in_(
-            union(
-                select(titled.id).where(contains(titled.intitule)),
-                select(named.id)
-                .join(organization, organization.id == named.organization_id)
-                .where(contains(organization.name)),
-                select(RequestSection.request_id).where(section_text),
-            )
+        # Each set is read from its index once, then checked against the list's rows by hashing.
+        # Aliases: the subqueries must not correlate with the list's own request and organization.
+        titled, organization = aliased(HabilitationRequest), aliased(Organization)
+        return or_(
+            HabilitationRequest.organization_id.in_(select(organization.id).where(contains(organization.name))),
+            HabilitationRequest.id.in_(
+                union(
+                    select(titled.id).where(contains(titled.intitule)),
+                    select(RequestSection.request_id).where(section_text),
+                )
+            ),
         )
     return or_(
         title,
