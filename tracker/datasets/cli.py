@@ -45,3 +45,4 @@ def seed_command(tier: str, seed_value: int, force: bool) -> None:
     states = ", ".join(f"{state} {count}" for state, count in sorted(report.states.items()))
     click.echo(f"  demandes par état : {states}")
     click.echo(f"Tous les comptes ont le mot de passe « {password} ».")
+    click.echo("Les documents générés n'ont pas de fichier : leur téléchargement échoue.")

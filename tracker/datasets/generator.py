@@ -12,7 +12,8 @@ attestation hashes.
 Simplifications, each harmless to what reads the data: earlier submissions keep their changelog but only
 the latest submission of a stage keeps the full content (the only one the services read back); an
 attestation appears once per signature still current (plus the one a request for changes invalidated),
-not once per past round; documents exist as rows and references, without files in the storage.
+not once per past round; documents exist as rows and references, without files in the storage (their
+download fails: the pages that list them, and the benchmarks, do not read them).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from tracker.habilitations.workflow import Actor, Event, SectionStatus, Stage, S
 from tracker.instruction.models import InternalNote, RequestAssignment
 from tracker.products.models import SoftwareProduct
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 DEFAULT_SEED = 20261130
 AUDIT_ACTION = "dataset.seeded"
 CHUNK = 1_000  # requests generated and written at a time: memory stays flat whatever the tier
@@ -776,7 +777,8 @@ class RequestBuilder:
                     "stage": content.API.section(document.section_key).stage,
                     "section_key": document.section_key,
                     "field_key": document.field_key,
-                    "storage_key": f"dataset/{document.sha256[:48]}",
+                    # The storage's own key format (40 hexadecimal digits); no file is written under it.
+                    "storage_key": document.sha256[:40],
                     "filename": document.name,
                     "kind": "pdf",
                     "content_type": "application/pdf",
