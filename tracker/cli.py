@@ -36,6 +36,7 @@ def register_commands() -> None:
     from tracker.demo import seed_demo
     from tracker.documents.cli import documents_group
     from tracker.dossiers.cli import dossier_group
+    from tracker.fakedgfip.cli import fake_dgfip
     from tracker.habilitations.cli import remind
     from tracker.notify.cli import worker
 
@@ -43,6 +44,7 @@ def register_commands() -> None:
     main.add_command(dataset_group)
     main.add_command(documents_group)
     main.add_command(dossier_group)
+    main.add_command(fake_dgfip)
     main.add_command(remind)
     main.add_command(seed_demo)
     main.add_command(worker)
