@@ -82,7 +82,7 @@ def household(number: int) -> dict[str, Any]:
             else None,
             "aft": f"{number} {street} {postcode} {town}",
             "aftDetail": address,
-            "sitFam": ("M" if number % 2 else "O") if is_couple else ("C", "D", "V")[number % 3],
+            "sitFam": ("M" if number % 2 else "O") if is_couple else ("C", "D", "V")[(number // 3) % 3],
             "nbPart": parts,
             "pac": {
                 "nbPac": children,
