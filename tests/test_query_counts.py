@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from factories import login, make_organization, make_user, principal_for
 from flask.testing import FlaskClient
 from habilitations.builders import fill_every_section, sign_ready_attestations
-from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from statements import count_statements
 
 from tracker.accounts.models import OrganizationKind
 from tracker.habilitations import services
 from tracker.habilitations.workflow import Actor, Event
-
-
-@contextmanager
-def count_statements(connection: Connection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def _record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", _record)
-    try:
-        yield statements
-    finally:
-        event.remove(connection, "before_cursor_execute", _record)
 
 
 def _request_with_history(session: Session, dpo, vendor, instructeur, rounds: int):  # type: ignore[no-untyped-def]

@@ -10,17 +10,16 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from habilitations.builders import Situation
 from pypdf import PdfReader
-from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from statements import count_statements
 
 from dossiers.conftest import GENERATED_AT, VERIFICATION_URL, Built, set_project
 from tracker.catalogue.rules import canonical_json
@@ -103,21 +102,6 @@ def submitted(build: Callable[..., Built]) -> Built:
 def submitted_dossier(submitted: Built, content_of: Callable[..., DossierContent], storage: LocalStorage) -> bytes:
     content = content_of(submitted.request, "submission")
     return render_pdf(content, annexes=annexes_from_storage(content, storage), watermark=False)
-
-
-@contextmanager
-def count_statements(connection: Connection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def _record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", _record)
-    try:
-        yield statements
-    finally:
-        event.remove(connection, "before_cursor_execute", _record)
 
 
 # --- what the dossier shows -----------------------------------------------------------------------------

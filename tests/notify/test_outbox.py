@@ -257,7 +257,9 @@ def test_worker_command_once_prints_a_summary(
     result = app.test_cli_runner().invoke(worker, ["--once"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "Boîte d'envoi : 1 envoyé(s), 0 à réessayer, 0 en échec définitif. Dossiers PDF générés : 0."
+    assert result.output.strip() == (
+        "Boîte d'envoi : 1 envoyé(s), 0 à réessayer, 0 en échec définitif. Dossiers PDF générés : 0."
+    )
     assert len(smtp_server.received()) == 1
 
 

@@ -9,7 +9,6 @@ import html
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -19,9 +18,10 @@ from flask.testing import FlaskClient
 from habilitations.builders import Cast, Situation, build, complete_data, make_cast, make_submittable, new_request, take
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from smtp import ReceivedMail, SmtpSink
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from statements import count_statements
 
 from tracker.accounts.models import DgfipFunction, OrganizationKind, User
 from tracker.accounts.queries import dgfip_instructors, member_emails
@@ -51,21 +51,6 @@ def csrf_on(app: Flask) -> Iterator[None]:
         yield
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
-
-
-@contextmanager
-def count_statements(connection: Connection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def _record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", _record)
-    try:
-        yield statements
-    finally:
-        event.remove(connection, "before_cursor_execute", _record)
 
 
 def mute(session: Session, user: User, *kinds: NotificationKind) -> None:

@@ -45,8 +45,8 @@ from tracker.datasets.territory import Collectivite, CollectiviteKind, Territory
 from tracker.db import Base
 from tracker.documents.models import Document
 from tracker.habilitations.deadlines import instruction_deadline
-from tracker.habilitations.expiry import SYSTEM_NAME
 from tracker.habilitations.models import (
+    SYSTEM_NAME,
     Habilitation,
     HabilitationRequest,
     RequestSection,

@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 LEASE = timedelta(minutes=5)
 MAX_ERROR_LENGTH = 500
-SYSTEM_NAME = "Habilitations DGFiP"
 
 
 # --- freezing the content --------------------------------------------------------------------------------
@@ -188,22 +187,7 @@ def _record(session: Session, dossier: Dossier, pdf: bytes, stored_key: str, sha
     if dossier.kind is not DossierKind.CURRENT:
         request = session.get(HabilitationRequest, dossier.request_id)
         assert request is not None
-        session.add(
-            TimelineEntry(
-                request_id=request.id,
-                event=None,
-                notice=DOSSIER_NOTICE,
-                from_state=request.state,
-                to_state=request.state,
-                stage=request.stage,
-                actor_id=None,
-                actor_name=SYSTEM_NAME,
-                actor_organization_id=None,
-                actor_party="systeme",
-                details=details,
-                created_at=now,
-            )
-        )
+        session.add(TimelineEntry.notice_of(request, DOSSIER_NOTICE, details=details, at=now))
     session.flush()
 
 

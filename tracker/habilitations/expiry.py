@@ -33,7 +33,6 @@ from tracker.notify.services import queue_email
 
 REMINDER_DAYS = (90, 30, 7)
 EXPIRING_WITHIN = timedelta(days=max(REMINDER_DAYS))
-SYSTEM_NAME = "Habilitations DGFiP (traitement automatique)"
 
 
 def is_expiring(habilitation: Habilitation, today: date) -> bool:
@@ -94,21 +93,14 @@ def expire_lapsed(session: Session, today: date) -> list[Habilitation]:
             continue
         session.refresh(habilitation)
         session.add(
-            TimelineEntry(
-                request_id=request.id,
-                event=None,
-                notice=EXPIRED_NOTICE,
-                from_state=request.state,
-                to_state=request.state,
-                stage=Stage.PRODUCTION,
-                actor_id=None,
-                actor_name=SYSTEM_NAME,
-                actor_organization_id=None,
-                actor_party="systeme",
-                reason=reason,
+            TimelineEntry.notice_of(
+                request,
+                EXPIRED_NOTICE,
                 details={"habilitation": habilitation.number},
+                at=now,
+                stage=Stage.PRODUCTION,
+                reason=reason,
                 habilitation_id=habilitation.id,
-                created_at=now,
             )
         )
         audit.record(

@@ -200,6 +200,8 @@ class Habilitation(Base):
 EXPIRED_NOTICE = "habilitation_expired"
 DOSSIER_NOTICE = "dossier_signed"
 NOTICE_LABELS = {EXPIRED_NOTICE: "Habilitation expirée", DOSSIER_NOTICE: "Dossier PDF signé"}
+# Who writes those entries.
+SYSTEM_NAME = "Habilitations DGFiP (traitement automatique)"
 
 
 class TimelineEntry(Base):
@@ -225,6 +227,36 @@ class TimelineEntry(Base):
     actor_organization: Mapped[Organization | None] = relationship()
 
     __table_args__ = (Index("ix_timeline_entries_request_created", "request_id", "created_at"),)
+
+    @classmethod
+    def notice_of(
+        cls,
+        request: HabilitationRequest,
+        notice: str,
+        *,
+        details: dict[str, Any],
+        at: datetime,
+        stage: Stage | None = None,
+        reason: str | None = None,
+        habilitation_id: int | None = None,
+    ) -> TimelineEntry:
+        """A line the tracker itself writes on the timeline (not a workflow event: the state stays)."""
+        return cls(
+            request_id=request.id,
+            event=None,
+            notice=notice,
+            from_state=request.state,
+            to_state=request.state,
+            stage=stage or request.stage,
+            actor_id=None,
+            actor_name=SYSTEM_NAME,
+            actor_organization_id=None,
+            actor_party="systeme",
+            reason=reason,
+            details=details,
+            habilitation_id=habilitation_id,
+            created_at=at,
+        )
 
 
 class ExpiryReminder(Base):
