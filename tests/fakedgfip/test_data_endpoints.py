@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pytest
@@ -237,6 +238,16 @@ def test_the_quota_is_per_client(base_url: str) -> None:
     assert http("GET", url, headers=api_headers(first)).status == 200
     assert http("GET", url, headers=api_headers(first)).status == 429
     assert http("GET", url, headers=api_headers(second)).status == 200
+
+
+def test_parallel_calls_never_exceed_the_quota(base_url: str) -> None:
+    token = _client_token(base_url, quota_per_minute=5)
+    url = ir_url(base_url, COUPLE_SPI, 2024)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = sorted(pool.map(lambda _: http("GET", url, headers=api_headers(token)).status, range(10)))
+
+    assert statuses == [200] * 5 + [429] * 5
 
 
 # ------------------------------------------------------------------------------------------- fields
