@@ -94,6 +94,9 @@ def app(
             "DOSSIER_SIGNING_KEY": str(signing_directory / "dossier-signing-key.pem"),
             "DOSSIER_SIGNING_CERT": str(signing_directory / "dossier-signing-cert.pem"),
             "DOSSIER_SIGNING_GENERATE_MISSING": True,
+            # The vault's test key: fixed, so no key file is ever created in the checkout.
+            "VAULT_KEYS": "test2026:h0ob2eNbRShbxs-MdH7Zn8QX80zNj73ik1L_cCZ_JeM",
+            "VAULT_DEVELOPMENT_KEY_FILE": None,
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-not-for-production",
             "ARGON2": TEST_ARGON2,

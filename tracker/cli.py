@@ -39,6 +39,7 @@ def register_commands() -> None:
     from tracker.fakedgfip.cli import fake_dgfip
     from tracker.habilitations.cli import remind
     from tracker.notify.cli import worker
+    from tracker.vault.cli import vault_group
 
     main.add_command(audit_group)
     main.add_command(dataset_group)
@@ -48,6 +49,7 @@ def register_commands() -> None:
     main.add_command(remind)
     main.add_command(seed_demo)
     main.add_command(worker)
+    main.add_command(vault_group)
 
 
 register_commands()

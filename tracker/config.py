@@ -20,6 +20,8 @@ DEFAULT_DOSSIERS_DIRECTORY = PROJECT_ROOT / "instance" / "dossiers"
 DEFAULT_SIGNING_DIRECTORY = PROJECT_ROOT / "instance" / "signing"
 SIGNING_KEY_FILE_NAME = "dossier-signing-key.pem"
 SIGNING_CERT_FILE_NAME = "dossier-signing-cert.pem"
+# The credentials vault's master key, generated there on first use in development only (never elsewhere).
+DEFAULT_VAULT_KEY_FILE = PROJECT_ROOT / "instance" / "vault" / "master.key"
 
 # Well-known placeholder values that must never protect a production deployment.
 UNSAFE_SECRET_KEYS = frozenset({"", "dev", "changeme", "change-me", "secret", "development-only-secret-key"})
@@ -116,6 +118,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "OUTBOX_LEASE_SECONDS": _env_int("OUTBOX_LEASE_SECONDS", 300),
         "DEMO_PASSWORD": _env("DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
         **_dossier_signing_settings(is_production),
+        **_vault_settings(is_production),
     }
     if overrides:
         config.update(overrides)
@@ -145,6 +148,20 @@ def _dossier_signing_settings(is_production: bool) -> dict[str, Any]:
         "DOSSIER_SIGNING_PREVIOUS_CERTS": tuple(path.strip() for path in previous.split(os.pathsep) if path.strip()),
         # Only the development default location is ever filled in automatically; a path someone chose is not.
         "DOSSIER_SIGNING_GENERATE_MISSING": development_defaults,
+    }
+
+
+def _vault_settings(is_production: bool) -> dict[str, Any]:
+    """The credentials vault's master keys: ``id:base64url(32 bytes)``, comma-separated, the first one encrypting.
+
+    Without keys the vault stays sealed; only development, and only when no key is configured, falls back to
+    a key file under ``instance/vault`` that the vault creates on first use.
+    """
+    keys = _env("VAULT_KEYS")
+    development_fallback = not is_production and keys is None
+    return {
+        "VAULT_KEYS": keys,
+        "VAULT_DEVELOPMENT_KEY_FILE": str(DEFAULT_VAULT_KEY_FILE) if development_fallback else None,
     }
 
 

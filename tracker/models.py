@@ -16,8 +16,10 @@ from tracker.habilitations.models import (
 from tracker.instruction.models import InternalNote, MessageTemplate, RequestAssignment
 from tracker.notify.models import NotificationPreference, OutboxMessage
 from tracker.products.models import SoftwareProduct
+from tracker.vault.models import ApiCredential
 
 __all__ = [
+    "ApiCredential",
     "Attestation",
     "AuditChainHead",
     "AuditEntry",
