@@ -62,7 +62,11 @@ def _context(credential: ApiCredential, secret_field: SecretField) -> FieldConte
 def _alert_integrity_failure(
     session: Session, credential: ApiCredential, secret_field: SecretField, error: VaultIntegrityError
 ) -> None:
-    """An envelope that fails to authenticate was altered or moved: an alert in the logs and the audit log."""
+    """An envelope that fails to authenticate was altered or moved: an alert in the logs and the audit log.
+
+    The audit entry is written in the caller's transaction; a caller that answers the error and rolls the
+    rest back commits the alert on its own first (as ``audit.record_access_refusal`` does for refusals).
+    """
     logger.error(
         "vault integrity failure: api_credentials row %s, field %s: %s", credential.id, secret_field.value, error.reason
     )
@@ -80,10 +84,12 @@ def _decrypt(session: Session, credential: ApiCredential, secret_field: SecretFi
     if envelope is None:
         raise InvalidCredentials("Cet accès n'a pas de clé privée enregistrée.")
     try:
+        plaintext = crypto.decrypt(keys, envelope, _context(credential, secret_field))
         if crypto.envelope_key_id(envelope) != credential.key_id:
-            # The row says which key its envelopes are under; an envelope naming another was put there.
+            # Rotation trusts the row's key id to find what is left under an old key: an envelope under
+            # another key than the row says would be lost once that key leaves the configuration.
             raise VaultIntegrityError(_context(credential, secret_field), "clé différente de celle de la ligne")
-        return crypto.decrypt(keys, envelope, _context(credential, secret_field))
+        return plaintext
     except VaultIntegrityError as error:
         _alert_integrity_failure(session, credential, secret_field, error)
         raise
