@@ -45,6 +45,11 @@ def leaks(text: str, secret: str = SECRET) -> list[str]:
     return [name for name, encoded in encodings(secret).items() if encoded in text]
 
 
+def key_lines(pem: str) -> set[str]:
+    """The base64 lines of a PEM private key (its armour lines are not secret)."""
+    return {line for line in pem.splitlines() if line and not line.startswith("-----")}
+
+
 def test_the_encodings_searched_for_are_all_different() -> None:
     """Otherwise a test below could pass while checking fewer encodings than it claims."""
     assert len({*encodings(SECRET).values()}) >= 9
@@ -79,8 +84,10 @@ def test_no_dump_and_no_log_holds_the_secret(
     cast: Cast,
     habilitation: Habilitation,
     record: RecordCredentials,
+    certificate_pair: tuple[str, str],
 ) -> None:
-    credential = record(habilitation)
+    certificate, private_key = certificate_pair
+    credential = record(habilitation, client_certificate_pem=certificate, private_key_pem=private_key)
     session.commit()
     revealed = services.reveal_secret(session, credential, principal=cast.principal(Actor.COLLECTIVITE))
     session.commit()
@@ -89,16 +96,25 @@ def test_no_dump_and_no_log_holds_the_secret(
     dump = database_dump(connection)
     assert CLIENT_ID in dump, "the dump does not see the recorded row"
     assert leaks(dump) == []
+    assert not any(line in dump for line in key_lines(private_key))
+    assert certificate.splitlines()[1] in dump, "the dump does not see the PEM columns"
 
     logs = "\n".join(record.getMessage() for record in captured_logs.records)
     assert "api_credentials" in logs, "SQL statements were not captured"
     assert leaks(logs) == []
+    assert not any(line in logs for line in key_lines(private_key))
 
 
 def test_the_credentials_page_shows_a_placeholder_never_the_secret(
-    client: FlaskClient, session: Session, cast: Cast, habilitation: Habilitation, record: RecordCredentials
+    client: FlaskClient,
+    session: Session,
+    cast: Cast,
+    habilitation: Habilitation,
+    record: RecordCredentials,
+    certificate_pair: tuple[str, str],
 ) -> None:
-    record(habilitation, client_certificate_pem=None)
+    certificate, private_key = certificate_pair
+    record(habilitation, client_certificate_pem=certificate, private_key_pem=private_key)
     session.commit()
 
     for actor in (Actor.COLLECTIVITE, Actor.EDITEUR, Actor.INSTRUCTEUR):
@@ -112,4 +128,6 @@ def test_the_credentials_page_shows_a_placeholder_never_the_secret(
         assert "RessourceIR" in page
         assert "••••••••" in page
         assert leaks(page) == []
+        assert not any(line in page for line in key_lines(private_key))
+        assert "avec sa clé privée" in page
         assert response.headers["Cache-Control"] == "no-store"
