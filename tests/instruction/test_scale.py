@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
-from test_query_counts import count_statements
+from statements import count_statements
 
 from tracker.accounts.models import DgfipFunction, Membership, Organization, OrganizationKind, User
 from tracker.accounts.principal import Principal
