@@ -12,6 +12,7 @@ from statements import count_statements
 from tracker.accounts.models import OrganizationKind
 from tracker.habilitations import services
 from tracker.habilitations.workflow import Actor, Event
+from tracker.products.models import SoftwareProduct
 
 
 def _request_with_history(session: Session, dpo, vendor, instructeur, rounds: int):  # type: ignore[no-untyped-def]
@@ -64,3 +65,16 @@ def test_request_page_statement_count_does_not_grow_with_the_timeline(
     # attestations (which name the signers), timeline: six statements, however long the timeline.
     assert _statements_for_detail(client, connection, short.id) == 6
     assert _statements_for_detail(client, connection, long.id) == 6
+
+
+def test_a_request_made_for_a_software_product_still_takes_six_statements(
+    client: FlaskClient, session: Session, connection: Connection
+) -> None:
+    dpo = principal_for(make_user(session, make_organization(session, OrganizationKind.COLLECTIVITE)))
+    vendor = principal_for(make_user(session, make_organization(session, OrganizationKind.EDITEUR)))
+    instructeur = principal_for(make_user(session, make_organization(session, OrganizationKind.DGFIP)))
+    request = _request_with_history(session, dpo, vendor, instructeur, rounds=1)
+    request.software_product = SoftwareProduct(editeur_id=vendor.organization.id, name="Cantine+", version="4.2")
+    session.commit()
+    login(client, session, dpo.user)
+    assert _statements_for_detail(client, connection, request.id) == 6

@@ -47,6 +47,8 @@ def get_visible_request(session: Session, principal: Principal, request_id: int)
             joinedload(HabilitationRequest.organization),
             joinedload(HabilitationRequest.editeur),
             joinedload(HabilitationRequest.hebergeur),
+            # Named on the page of every request made for a product: loaded with it, not by a second query.
+            joinedload(HabilitationRequest.software_product),
             selectinload(HabilitationRequest.sections),
             selectinload(HabilitationRequest.habilitations),
         )
