@@ -162,6 +162,15 @@ def _vault_settings(is_production: bool) -> dict[str, Any]:
     return {
         "VAULT_KEYS": keys,
         "VAULT_DEVELOPMENT_KEY_FILE": str(DEFAULT_VAULT_KEY_FILE) if development_fallback else None,
+        # The API manager's provisioning endpoint (the local stand-in in development, `tracker fake-dgfip`)
+        # and its bearer token. Unset, instructors record by hand the credentials DGFiP issued.
+        "VAULT_PROVISIONING_URL": _env("VAULT_PROVISIONING_URL"),
+        "VAULT_PROVISIONING_TOKEN": _env("VAULT_PROVISIONING_TOKEN"),
+        "VAULT_PROVISIONING_TIMEOUT_SECONDS": _env_int("VAULT_PROVISIONING_TIMEOUT_SECONDS", 10),
+        # How long a renewed secret's predecessor keeps working, so that connectors have time to switch.
+        "VAULT_ROTATION_OVERLAP_HOURS": _env_int("VAULT_ROTATION_OVERLAP_HOURS", 24),
+        # The quota asked for a sandbox client, whose request has no « volumétrie » section.
+        "VAULT_SANDBOX_QUOTA_PER_MINUTE": _env_int("VAULT_SANDBOX_QUOTA_PER_MINUTE", 50),
     }
 
 

@@ -3,7 +3,8 @@ for it through the real service, with a secret chosen so that each of its encodi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -114,3 +115,82 @@ def _certificate_pair() -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def certificate_pair() -> tuple[str, str]:
     return _certificate_pair()
+
+
+# --- the local DGFiP stand-in over real HTTP on loopback (issuing and lifecycle tests) ------------------
+
+STAND_IN_PROVISIONING_TOKEN = "jeton-de-provisionnement-du-coffre"
+
+
+class StandInClock:
+    """The stand-in's time, which the lifecycle tests move past a rotation's overlap."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class StandIn:
+    base_url: str
+    app: Flask
+    clock: StandInClock
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandIn]:
+    """The stand-in on a free loopback port, in a thread."""
+    import threading
+
+    from tracker.fakedgfip import create_fake_dgfip_app
+    from tracker.fakedgfip.server import make_stand_in_server
+
+    clock = StandInClock()
+    stand_in_app = create_fake_dgfip_app(provisioning_token=STAND_IN_PROVISIONING_TOKEN, clock=clock)
+    server = make_stand_in_server(stand_in_app, port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield StandIn(f"http://127.0.0.1:{server.port}", stand_in_app, clock)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def provisioning_configured(app: Flask, monkeypatch: pytest.MonkeyPatch, stand_in: StandIn) -> StandIn:
+    """The tracker configured with the stand-in as its API manager, for one test."""
+    monkeypatch.setitem(app.config, "VAULT_PROVISIONING_URL", stand_in.base_url + "/")
+    monkeypatch.setitem(app.config, "VAULT_PROVISIONING_TOKEN", STAND_IN_PROVISIONING_TOKEN)
+    return stand_in
+
+
+def token_status(token_url: str, client_id: str, secret: str) -> tuple[int, dict[str, Any]]:
+    """Ask the stand-in's token endpoint for a token with these credentials, over HTTP, as a connector would."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    authorization = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        token_url,
+        data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+        headers={"Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,9 @@ from tracker.habilitations.services import habilitation_dates, organization_play
 from tracker.habilitations.workflow import Stage
 from tracker.notify.kinds import NotificationKind
 from tracker.notify.services import queue_email
+
+if TYPE_CHECKING:
+    from tracker.vault.lifecycle import CredentialsReport
 
 REMINDER_DAYS = (90, 30, 7)
 EXPIRING_WITHIN = timedelta(days=max(REMINDER_DAYS))
@@ -55,6 +59,8 @@ def threshold_for(days_left: int) -> int | None:
 class RemindReport:
     expired: list[str] = field(default_factory=list)
     reminders: int = 0
+    # The API credentials' expiry, reminders and retried remote revocations (``tracker.vault.lifecycle``).
+    credentials: CredentialsReport | None = None
 
 
 def _candidates(session: Session, states: set[HabilitationState], until: date) -> list[Habilitation]:
@@ -103,6 +109,10 @@ def expire_lapsed(session: Session, today: date) -> list[Habilitation]:
                 habilitation_id=habilitation.id,
             )
         )
+        # Imported here: the vault's models import this package's. Its credentials stop in this transaction.
+        from tracker.vault.lifecycle import on_habilitation_expired
+
+        on_habilitation_expired(session, habilitation, reason)
         audit.record(
             session,
             "habilitation.expired",
@@ -183,4 +193,7 @@ def run(session: Session, today: date) -> RemindReport:
     report = RemindReport()
     report.expired = [h.number for h in expire_lapsed(session, today)]
     report.reminders = send_reminders(session, today)
+    from tracker.vault.lifecycle import run as run_credentials  # see expire_lapsed
+
+    report.credentials = run_credentials(session, today)
     return report

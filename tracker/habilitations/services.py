@@ -423,6 +423,11 @@ def apply_event(
         from tracker.dossiers.snapshots import queue_snapshot
 
         queue_snapshot(session, request, snapshot, requested_by_id=principal.user.id)
+    if Effect.REVOKE_HABILITATIONS in outcome.effects:
+        # Imported here like the snapshot hook: the vault's models import this package's. SECURITY §F 35.
+        from tracker.vault.lifecycle import on_request_revoked
+
+        on_request_revoked(session, request, reason)
     return entry
 
 
