@@ -35,3 +35,11 @@ def current_principal() -> Principal:
     if principal is None or not current_user.is_authenticated:
         abort(401)
     return principal
+
+
+def current_dgfip_principal() -> Principal:
+    """The acting principal of a DGFiP page (instructeur or rapporteur); anyone else is answered 403."""
+    principal = current_principal()
+    if not principal.is_dgfip:
+        abort(403)
+    return principal

@@ -9,7 +9,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from tracker.accounts.principal import Principal, current_principal
+from tracker.accounts.principal import Principal, current_dgfip_principal
 from tracker.db import db
 from tracker.forms import SimpleForm, attach_error
 from tracker.habilitations.services import InvalidInput
@@ -43,15 +43,8 @@ class MessageTemplateForm(FlaskForm):
     )
 
 
-def _require_dgfip() -> Principal:
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
-    return principal
-
-
 def _require_manager() -> Principal:
-    principal = _require_dgfip()
+    principal = current_dgfip_principal()
     if not messages.can_manage(principal):
         abort(403)
     return principal
@@ -67,7 +60,7 @@ def _template_or_404(template_id: int) -> MessageTemplate:
 @blueprint.route("/instruction/modeles")
 @login_required
 def index() -> str:
-    principal = _require_dgfip()
+    principal = current_dgfip_principal()
     return render_template(
         "instruction/message_templates.html",
         grouped=messages.templates_by_decision(db.session),

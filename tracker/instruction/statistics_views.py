@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import login_required
 from markupsafe import Markup
 
-from tracker.accounts.principal import current_principal
+from tracker.accounts.principal import current_dgfip_principal
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.db import db, utcnow
 from tracker.habilitations.workflow import Stage
@@ -30,9 +30,7 @@ blueprint = Blueprint("statistics", __name__)
 @login_required
 def statistics() -> str:
     """Instructeurs and rapporteurs alike: the figures change nothing."""
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
+    current_dgfip_principal()
     use_cases = {use_case.key: use_case.label for use_case in IMPOT_PARTICULIER.use_cases}
     current = Month.of(utcnow())
     filters, corrections = parse_filters(

@@ -22,7 +22,7 @@ from flask import (
 from flask_login import login_required
 from sqlalchemy.orm import Session
 
-from tracker.accounts.principal import Principal, current_principal
+from tracker.accounts.principal import Principal, current_dgfip_principal, current_principal
 from tracker.audit.services import record
 from tracker.catalogue import IMPOT_PARTICULIER
 from tracker.db import db, utcnow
@@ -47,9 +47,7 @@ blueprint = Blueprint("instruction", __name__)
 @blueprint.route("/instruction")
 @login_required
 def requests() -> str:
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
+    principal = current_dgfip_principal()
     use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
     filters = parse_filters(request.args.to_dict(flat=False), use_cases=frozenset(use_cases))
     now = utcnow()
@@ -160,20 +158,13 @@ def _adhesion_statuses(scope: AdhesionScope) -> list[tuple[queries.CollectiviteR
     ]
 
 
-def _require_dgfip() -> Principal:
-    principal = current_principal()
-    if not principal.is_dgfip:
-        abort(403)
-    return principal
-
-
 @blueprint.route("/adhesion")
 @login_required
 def adhesion() -> str:
     """Adhesion board for the DGFiP correspondents: France by région, a région by département, a
     département by collectivité (with its status, last move, and whether it is stalled). France and a
     région are counted by the database; only a département lists its collectivités one by one."""
-    _require_dgfip()
+    current_dgfip_principal()
     scope = AdhesionScope.from_request()
     statuses = []
     if scope.departement:
@@ -206,7 +197,7 @@ def adhesion() -> str:
 @login_required
 def adhesion_export(extension: str) -> Response:
     """Every collectivité of the board's current scope, one row each."""
-    principal = _require_dgfip()
+    principal = current_dgfip_principal()
     if extension not in ("csv", "xlsx"):
         abort(404)
     scope = AdhesionScope.from_request()
@@ -259,7 +250,7 @@ def _export_response(
 @login_required
 def export(extension: str) -> Response:
     """The list as it is filtered, in CSV or XLSX (every page, not only the one shown)."""
-    principal = _require_dgfip()
+    principal = current_dgfip_principal()
     if extension not in ("csv", "xlsx"):
         abort(404)
     use_cases = {u.key: u.label for u in IMPOT_PARTICULIER.use_cases}
