@@ -16,7 +16,7 @@ from tracker.habilitations.models import (
 from tracker.instruction.models import InternalNote, MessageTemplate, RequestAssignment
 from tracker.notify.models import NotificationPreference, OutboxMessage
 from tracker.products.models import SoftwareProduct
-from tracker.vault.models import ApiCredential
+from tracker.vault.models import ApiCredential, ConnectorToken, RevealLink
 
 __all__ = [
     "ApiCredential",
@@ -25,6 +25,7 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Base",
+    "ConnectorToken",
     "Document",
     "Dossier",
     "ExpiryReminder",
@@ -39,6 +40,7 @@ __all__ = [
     "OutboxMessage",
     "RequestAssignment",
     "RequestSection",
+    "RevealLink",
     "SoftwareProduct",
     "TimelineEntry",
     "User",
