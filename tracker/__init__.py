@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from tracker.notify.views import blueprint as notify_blueprint
     from tracker.products.views import blueprint as products_blueprint
     from tracker.vault.connector_views import register_handover
+    from tracker.vault.issuing_views import blueprint as vault_issuing_blueprint
     from tracker.vault.views import blueprint as vault_blueprint
 
     app.register_blueprint(main_blueprint)
@@ -66,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(products_blueprint)
     app.register_blueprint(notify_blueprint)
     app.register_blueprint(vault_blueprint)
+    app.register_blueprint(vault_issuing_blueprint)
     register_handover(app)
 
     from tracker.templating import register_templating

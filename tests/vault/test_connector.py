@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from tracker.accounts.models import OrganizationKind, User
 from tracker.audit.models import AuditEntry
 from tracker.db import utcnow
-from tracker.habilitations.models import Habilitation, HabilitationState
+from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState
 from tracker.habilitations.workflow import Actor
 from tracker.vault import connector, services
+from tracker.vault.connector_views import _calls_per_minute
 from tracker.vault.models import ApiCredential, ConnectorToken, ConnectorTokenStatus
 from tracker.vault.state import VaultState
 
@@ -411,9 +412,47 @@ def test_calls_are_rate_limited_per_token(
 
 def test_the_default_rate_is_sixty_calls_a_minute(app: Flask) -> None:
     with app.test_request_context(API):
-        from tracker.vault.connector_views import _calls_per_minute
-
         assert _calls_per_minute() == "60 per minute"
+
+
+def test_an_editeur_replaced_on_the_request_loses_its_tokens(
+    client: FlaskClient, session: Session, habilitation: Habilitation, credential: ApiCredential,
+    create_token: CreateToken,
+) -> None:  # fmt: skip
+    clear = create_token(actor=Actor.EDITEUR)
+    assert client.get(API, headers=bearer(clear)).status_code == 200
+    successor = make_organization(session, OrganizationKind.EDITEUR)
+    session.execute(
+        update(HabilitationRequest)
+        .where(HabilitationRequest.id == habilitation.request_id)
+        .values(editeur_id=successor.id)
+    )
+    session.commit()
+
+    response = client.get(API, headers=bearer(clear))
+
+    assert response.status_code == 401
+    assert error_code(response) == "token_revoked"
+
+
+def test_an_altered_envelope_answers_an_error_and_an_alert_never_garbage(
+    client: FlaskClient, session: Session, credential: ApiCredential, create_token: CreateToken
+) -> None:
+    clear = create_token()
+    envelope = credential.client_secret_encrypted
+    flipped = envelope[:-3] + ("A" if envelope[-3] != "A" else "B") + envelope[-2:]
+    session.execute(
+        update(ApiCredential).where(ApiCredential.id == credential.id).values(client_secret_encrypted=flipped)
+    )
+    session.commit()
+
+    response = client.get(API, headers=bearer(clear))
+
+    assert response.status_code == 500
+    assert error_code(response) == "credentials_unreadable"
+    assert leaks(response.get_data(as_text=True)) == []
+    assert audit_count(session, "vault.integrity_failure") == 1
+    assert audit_count(session, "connector.bundle_fetched") == 0
 
 
 def test_a_sealed_vault_answers_503_vault_sealed(

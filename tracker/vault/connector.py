@@ -236,6 +236,9 @@ def fetch_bundle(session: Session, token: ConnectorToken, *, keys: KeyRing) -> d
         if status is ConnectorTokenStatus.EXPIRED:
             raise ConnectorRefused(RefusalCode.TOKEN_EXPIRED)
         habilitation = token.habilitation
+        if token.organization_id not in (habilitation.request.organization_id, habilitation.request.editeur_id):
+            # The éditeur that created it was replaced on the request: its tokens die with its role.
+            raise ConnectorRefused(RefusalCode.TOKEN_REVOKED)
         if habilitation.state is not HabilitationState.ACTIVE or (
             habilitation.expires_on is not None and habilitation.expires_on < today
         ):
