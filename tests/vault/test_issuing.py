@@ -94,8 +94,10 @@ def test_an_instructeur_records_credentials_and_the_page_never_shows_the_secret(
         ({"token_url": "http://gateway.exemple.fr/token"}, "https://"),
         ({"oauth_scopes": "Ressource/IR"}, "n'est pas un identifiant valide"),
         ({"quota_per_minute": "0"}, "Le quota est un nombre d'appels par minute entre 1 et"),
+        ({"quota_per_minute": "beaucoup"}, "Saisissez un nombre entier."),
+        ({"expires_on": "31/02/2027"}, "Saisissez une date valide."),
     ],
-    ids=["form", "service-url", "service-scope", "form-quota"],
+    ids=["form", "service-url", "service-scope", "form-quota", "form-quota-text", "form-date"],
 )
 def test_a_validation_error_renders_the_form_again_without_the_secret(
     client: FlaskClient,

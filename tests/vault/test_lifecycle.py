@@ -212,7 +212,8 @@ def test_rotation_keeps_the_old_secret_working_during_the_overlap_only(
     assert renewed.status is CredentialStatus.ACTIVE and renewed.client_id == provisioned.client_id
     assert provisioned.status is CredentialStatus.SUPERSEDED
     assert provisioned.valid_until is not None
-    assert timedelta(hours=2) <= provisioned.valid_until - before < timedelta(hours=2, minutes=5)
+    # The API manager says until when, to the second.
+    assert timedelta(hours=2, seconds=-1) <= provisioned.valid_until - before < timedelta(hours=2, minutes=5)
     new_secret = _secret(renewed)
     assert new_secret != old_secret
     assert "vault.secret_rotated" in _actions(session, renewed)
@@ -408,3 +409,30 @@ def test_others_do_not_test_the_connection(
     credential = record(habilitation)
     with pytest.raises(ActorNotAllowed):
         lifecycle.check_connection(session, credential, principal=cast.principal(actor))
+
+
+def test_no_secret_reaches_the_logs_or_the_audit_log_across_the_lifecycle(
+    session: Session,
+    cast: Cast,
+    habilitation: Habilitation,
+    provisioning_configured: StandIn,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SECURITY §F 28 for these flows: provisioning, renewal, a connection test and revocation, with every
+    logger at DEBUG (the stand-in's included)."""
+    caplog.set_level("DEBUG")
+    instructeur = cast.principal(Actor.INSTRUCTEUR)
+    first = lifecycle.issue_from_api_manager(session, habilitation, principal=instructeur)
+    second = lifecycle.rotate(session, first, principal=instructeur, overlap=timedelta(minutes=5))
+    lifecycle.check_connection(session, second, principal=cast.principal(Actor.COLLECTIVITE))
+    habilitation_services.apply_event(
+        session, habilitation.request, Event.REVOKE, principal=instructeur, reason="Fin du service."
+    )
+    session.commit()
+
+    secrets = [_secret(first), _secret(second)]
+    details = " ".join(str(entry.details) for entry in session.execute(select(AuditEntry)).scalars())
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in details
+    assert "jeton-de-provisionnement" not in caplog.text

@@ -97,8 +97,14 @@ class RecordCredentialsForm(FlaskForm):
                 f"Le quota est un nombre d'appels par minute entre 1 et {MAX_QUOTA_PER_MINUTE}.",
             ),
         ],
+        invalid_value_message="Saisissez un nombre entier.",
     )
-    expires_on = DateField("Date d'expiration", validators=[Optional()], description="Facultatif.", format="%Y-%m-%d")
+    expires_on = DateField(
+        "Date d'expiration",
+        validators=[Optional()],
+        description="Facultatif.",
+        invalid_value_message="Saisissez une date valide.",
+    )
     client_certificate_pem = TextAreaField(
         "Certificat client (PEM)",
         validators=[Optional(), Length(max=65536, message=TOO_LONG)],

@@ -20,7 +20,7 @@ import base64
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
@@ -83,11 +83,11 @@ def active_credentials(session: Session, habilitation_id: int) -> list[ApiCreden
 
 
 def _supersede(
-    session: Session, credentials: Iterable[ApiCredential], *, principal: Principal, overlap: timedelta | None
+    session: Session, credentials: Iterable[ApiCredential], *, principal: Principal, valid_until: datetime | None
 ) -> None:
     for credential in credentials:
         services.supersede(session, credential, principal=principal)
-        credential.valid_until = utcnow() + overlap if overlap else None
+        credential.valid_until = valid_until
     session.flush()
 
 
@@ -100,7 +100,7 @@ def record_replacing(
     """Record credentials issued by hand; the habilitation's active credential, if any, is superseded."""
     previous = active_credentials(session, habilitation.id)
     credential = services.record_credentials(session, habilitation, principal=principal, keys=keys, **fields)
-    _supersede(session, previous, principal=principal, overlap=None)
+    _supersede(session, previous, principal=principal, valid_until=None)
     return credential
 
 
@@ -191,7 +191,11 @@ def rotate(
         client_certificate_pem=credential.client_certificate_pem,
         private_key_pem=private_key,
     )
-    _supersede(session, [credential], principal=principal, overlap=overlap)
+    # The API manager's own end of the overlap when it gives one: it is the one that accepts or refuses.
+    until = rotated.previous_secret_valid_until
+    if until is None or until.tzinfo is None:
+        until = utcnow() + overlap
+    _supersede(session, [credential], principal=principal, valid_until=until)
     _audit(
         session,
         principal,
