@@ -257,7 +257,8 @@ def _revoke_remotely(session: Session, client: provisioning.ProvisioningClient, 
 
 
 def on_request_revoked(session: Session, request: HabilitationRequest, reason: str | None) -> list[ApiCredential]:
-    """Called by the workflow when DGFiP revokes a request: its credentials stop with its habilitations."""
+    """Called by the workflow when DGFiP revokes a request: its credentials stop with its habilitations,
+    including any still live on an habilitation an update made obsolete."""
     ended = [h for h in request.habilitations if h.state is not HabilitationState.ACTIVE]
     text = (reason or "").strip().rstrip(".")
     return revoke_credentials(session, ended, reason=f"Habilitation révoquée{' : ' + text if text else ''}."[:2000])
@@ -476,7 +477,6 @@ def check_connection(
         report = ConnectionReport(False, f"Connexion impossible : {error.message[0].lower()}{error.message[1:]}")
     else:
         report = _token_report(reply)
-    del secret
     _audit(
         session,
         principal,
