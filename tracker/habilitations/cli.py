@@ -33,3 +33,9 @@ def remind(on: object) -> None:
         + (f" ({', '.join(report.expired)})" if report.expired else "")
         + f", {report.reminders} rappel(s) mis en file d'envoi."
     )
+    if report.credentials is not None:
+        credentials = report.credentials
+        click.echo(
+            f"Accès à l'API : {len(credentials.expired)} expiré(s), {credentials.reminders} rappel(s), "
+            f"{credentials.remote_revocations_retried} révocation(s) relancée(s) auprès du gestionnaire d'API."
+        )
