@@ -100,6 +100,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_FAILURES_PER_ACCOUNT": _env("LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "LOGIN_FAILURES_PER_ADDRESS": _env("LOGIN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
+        # Wrong passwords before a user may ask to reveal a secret again, and the connector API's rate per token.
+        "VAULT_REVEAL_FAILURES_PER_USER": _env("VAULT_REVEAL_FAILURES_PER_USER", "5 per 15 minutes"),
+        "CONNECTOR_CALLS_PER_MINUTE": _env("CONNECTOR_CALLS_PER_MINUTE", "60 per minute"),
         "INVITATION_LIFETIME": timedelta(days=_env_int("INVITATION_DAYS", 7)),
         "INSTRUCTION_DEADLINE_MONTHS": 2,
         # The adhesion board flags a file without any move for this many days (changeable on the page).

@@ -253,7 +253,7 @@ def fetch_bundle(session: Session, token: ConnectorToken, *, keys: KeyRing) -> d
         "stage": credential.stage.value,
         "client_id": credential.client_id,
         # The row's own decryption path: an altered envelope raises VaultIntegrityError and is alerted.
-        "client_secret": services._decrypt(session, credential, SecretField.CLIENT_SECRET, keys),
+        "client_secret": services.decrypt_field(session, credential, SecretField.CLIENT_SECRET, keys),
         "id_teleservice": credential.id_teleservice,
         "oauth_scopes": list(credential.oauth_scopes),
         "token_url": credential.token_url,
@@ -267,7 +267,7 @@ def fetch_bundle(session: Session, token: ConnectorToken, *, keys: KeyRing) -> d
     if credential.client_certificate_pem is not None:
         bundle["client_certificate"] = credential.client_certificate_pem
     if credential.has_private_key:
-        bundle["private_key"] = services._decrypt(session, credential, SecretField.PRIVATE_KEY, keys)
+        bundle["private_key"] = services.decrypt_field(session, credential, SecretField.PRIVATE_KEY, keys)
     session.flush()
     _audit_call(session, token, "connector.bundle_fetched", {"credential": credential.id})
     return bundle

@@ -55,8 +55,6 @@ blueprint = Blueprint("connector", __name__)
 blueprint.before_request(refuse_while_sealed)
 api_blueprint = Blueprint("connector_api", __name__, url_prefix="/api/v1/connector")
 
-DEFAULT_CALLS_PER_MINUTE = "60 per minute"
-
 
 def register_handover(app: Flask) -> None:
     """The reveal pages, the connector token pages and the connector API; the API takes no CSRF token."""
@@ -183,7 +181,7 @@ def _refusal(code: RefusalCode) -> Response:
 
 
 def _calls_per_minute() -> str:
-    return current_app.config.get("CONNECTOR_CALLS_PER_MINUTE", DEFAULT_CALLS_PER_MINUTE)
+    return current_app.config["CONNECTOR_CALLS_PER_MINUTE"]
 
 
 def _token_key() -> str:

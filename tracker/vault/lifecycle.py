@@ -170,7 +170,9 @@ def rotate(
     overlap = rotation_overlap() if overlap is None else overlap
     # Read before asking for a new secret: an envelope that fails to authenticate stops the rotation here.
     private_key = (
-        services._decrypt(session, credential, SecretField.PRIVATE_KEY, ring) if credential.has_private_key else None
+        services.decrypt_field(session, credential, SecretField.PRIVATE_KEY, ring)
+        if credential.has_private_key
+        else None
     )
     rotated = provisioning.rotate_secret(credential, overlap)
     new = services.record_credentials(
@@ -458,7 +460,7 @@ def check_connection(
         raise ActorNotAllowed("Seuls la DGFiP, la collectivité et son éditeur testent cet accès.")
     if credential.status not in LIVE_STATUSES:
         raise GuardFailed(f"Cet accès est {credential.status.label.lower()} : il ne se teste plus.")
-    secret = services._decrypt(session, credential, SecretField.CLIENT_SECRET, keys or current_key_ring())
+    secret = services.decrypt_field(session, credential, SecretField.CLIENT_SECRET, keys or current_key_ring())
     body = urlencode({"grant_type": "client_credentials", "scope": " ".join(credential.oauth_scopes)}).encode()
     try:
         reply = provisioning.exchange(

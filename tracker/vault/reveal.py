@@ -20,12 +20,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tracker.accounts.models import OrganizationKind
 from tracker.accounts.principal import Principal
 from tracker.accounts.services import password_hashing
 from tracker.audit import services as audit
 from tracker.db import utcnow
-from tracker.habilitations.models import Habilitation, HabilitationRequest
+from tracker.habilitations.models import Habilitation
 from tracker.habilitations.workflow import ActorNotAllowed, GuardFailed, WorkflowError
 from tracker.vault import services
 from tracker.vault.keys import KeyRing
@@ -62,18 +61,8 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def is_handover_party(principal: Principal, request: HabilitationRequest) -> bool:
-    """The parties that run the connector: the collectivité and its éditeur (as ``services.can_reveal``)."""
-    organization = principal.organization
-    if organization.kind is OrganizationKind.COLLECTIVITE:
-        return organization.id == request.organization_id
-    if organization.kind is OrganizationKind.EDITEUR:
-        return organization.id == request.editeur_id
-    return False
-
-
 def may_hand_over(principal: Principal, habilitation: Habilitation) -> bool:
-    return is_handover_party(principal, habilitation.request)
+    return services.is_handover_party(principal, habilitation.request)
 
 
 def request_reveal_link(

@@ -37,7 +37,6 @@ blueprint.before_request(refuse_while_sealed)
 # URL segment → field, in French for the address bar.
 FIELDS_BY_SEGMENT = {"secret-client": SecretField.CLIENT_SECRET, "cle-privee": SecretField.PRIVATE_KEY}
 FIELD_LABELS = {SecretField.CLIENT_SECRET: "le secret client", SecretField.PRIVATE_KEY: "la clé privée du certificat"}
-DEFAULT_FAILURE_LIMIT = "5 per 15 minutes"
 INTEGRITY_MESSAGE = (
     "Ce secret ne peut pas être déchiffré : la donnée conservée a été altérée. L'équipe d'exploitation a été "
     "prévenue ; la DGFiP devra délivrer un nouvel accès."
@@ -57,7 +56,7 @@ class RevealLinkForm(FlaskForm):
 
 
 def _failure_limit() -> str:
-    return current_app.config.get("VAULT_REVEAL_FAILURES_PER_USER", DEFAULT_FAILURE_LIMIT)
+    return current_app.config["VAULT_REVEAL_FAILURES_PER_USER"]
 
 
 def _user_key() -> str:

@@ -28,7 +28,7 @@ from tracker.accounts.models import OrganizationKind
 from tracker.accounts.principal import Principal
 from tracker.audit import services as audit
 from tracker.db import utcnow
-from tracker.habilitations.models import Habilitation, HabilitationState
+from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState
 from tracker.habilitations.workflow import Actor, ActorNotAllowed, GuardFailed, WorkflowError
 from tracker.vault import crypto
 from tracker.vault.crypto import FieldContext, VaultIntegrityError
@@ -79,7 +79,7 @@ def _alert_integrity_failure(
     )
 
 
-def _decrypt(session: Session, credential: ApiCredential, secret_field: SecretField, keys: KeyRing) -> str:
+def decrypt_field(session: Session, credential: ApiCredential, secret_field: SecretField, keys: KeyRing) -> str:
     envelope = credential.envelope(secret_field)
     if envelope is None:
         raise InvalidCredentials("Cet accès n'a pas de clé privée enregistrée.")
@@ -190,15 +190,18 @@ def _require_instructeur(principal: Principal) -> None:
         raise ActorNotAllowed("Seul un instructeur de la DGFiP enregistre ou retire des accès à l'API.")
 
 
-def can_reveal(principal: Principal, credential: ApiCredential) -> bool:
+def is_handover_party(principal: Principal, request: HabilitationRequest) -> bool:
     """The parties that run the connector: the collectivité and its éditeur (never the DGFiP, which issued it)."""
-    request = credential.habilitation.request
     organization = principal.organization
     if organization.kind is OrganizationKind.COLLECTIVITE:
         return organization.id == request.organization_id
     if organization.kind is OrganizationKind.EDITEUR:
         return organization.id == request.editeur_id
     return False
+
+
+def can_reveal(principal: Principal, credential: ApiCredential) -> bool:
+    return is_handover_party(principal, credential.habilitation.request)
 
 
 def _audit(
@@ -305,7 +308,7 @@ def reveal_secret(
         raise ActorNotAllowed("Seuls la collectivité et son éditeur peuvent afficher ce secret.")
     if credential.status is not CredentialStatus.ACTIVE:
         raise GuardFailed(f"Cet accès est {credential.status.label.lower()} : son secret ne s'affiche plus.")
-    plaintext = _decrypt(session, credential, secret_field, keys or current_key_ring())
+    plaintext = decrypt_field(session, credential, secret_field, keys or current_key_ring())
     _audit(session, principal, credential, "vault.secret_revealed", {"field": secret_field.value})
     return plaintext
 
@@ -408,7 +411,7 @@ def rotate_master_key(
             last_id = credential.id
             try:
                 plaintexts = {
-                    secret_field: _decrypt(session, credential, secret_field, ring)
+                    secret_field: decrypt_field(session, credential, secret_field, ring)
                     for secret_field in SecretField
                     if credential.envelope(secret_field) is not None
                 }
