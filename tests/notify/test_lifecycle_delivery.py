@@ -39,6 +39,7 @@ from tracker.habilitations.models import Habilitation, HabilitationRequest
 from tracker.habilitations.parties import Hosting, PartyContact, designate_parties
 from tracker.habilitations.workflow import Actor, Event, Stage
 from tracker.notify.worker import OutboxSettings, deliver_due
+from tracker.vault.services import record_credentials
 
 UNSUBSCRIBE = "Ne plus recevoir ce type de notification"
 
@@ -418,3 +419,45 @@ def test_an_expired_habilitation_is_announced_to_the_parties_concerned_and_the_i
     assert UNSUBSCRIBE in text(post.one_to(cast.instructeur.email))
     assert UNSUBSCRIBE not in text(post.one_to(cast.hebergeur.email))
     post.nothing_to(cast.editeur.email, cast.rapporteur.email)
+
+
+# --- API credentials --------------------------------------------------------------------------------
+
+
+def test_credentials_available_reach_the_collectivite_and_the_editeur_without_the_secret(
+    session: Session, cast: Cast, post: Post
+) -> None:
+    request = build(session, cast, Situation.VALIDATED)
+    habilitation = request.habilitations[-1]
+    secret = "secret-client-jamais-par-courriel-7f3a"
+    fields: dict[str, Any] = {
+        "client_id": "client-cantine",
+        "client_secret": secret,
+        "id_teleservice": "TLS-CANTINE",
+        "oauth_scopes": ["RessourceIR"],
+        "token_url": "https://gateway.exemple.fr/token",
+        "api_base_url": "https://gateway.exemple.fr/impotparticulier/1.0",
+        "granted_scopes": ["dgfip_rfr"],
+    }
+    post.start_afresh()
+    record_credentials(session, habilitation, principal=cast.principal(Actor.INSTRUCTEUR), **fields)
+    post.deliver()
+
+    for party in (cast.collectivite, cast.editeur):
+        mail = post.one_to(party.email)
+        assert subject(mail) == f"Accès à l'API de l'habilitation {habilitation.number} disponibles"
+        body = text(mail)
+        assert "Identifiant client (client_id) : client-cantine" in body and "ID_Teleservice : TLS-CANTINE" in body
+        assert "Le secret n'est jamais envoyé par courriel." in body
+        assert f"/habilitations/{habilitation.id}/acces" in body
+        assert secret not in mail.message.as_string()
+    post.nothing_to(cast.hebergeur.email, cast.instructeur.email, cast.rapporteur.email)
+
+    post.start_afresh()
+    record_credentials(
+        session, habilitation, principal=cast.principal(Actor.INSTRUCTEUR), **{**fields, "client_secret": "autre"}
+    )
+    post.deliver()
+    assert subject(post.one_to(cast.collectivite.email)) == (
+        f"Accès à l'API de l'habilitation {habilitation.number} renouvelés"
+    )

@@ -152,7 +152,12 @@ def test_the_page_groups_the_notifications_and_explains_what_still_reaches_the_o
     body = html.unescape(client.get("/compte/notifications").get_data(as_text=True))
 
     groups = re.findall(r'<legend class="fr-fieldset__legend"[^>]*>([^<]+)</legend>', body)
-    assert groups == ["Instruction des demandes", "Sections et attestations", "Échéances des habilitations"]
+    assert groups == [
+        "Instruction des demandes",
+        "Sections et attestations",
+        "Échéances des habilitations",
+        "Accès à l'API",
+    ]
     assert "La DGFiP refuse la demande ou sa mise à jour, avec son motif." in body
     assert "Si tous les membres de votre organisation la désactivent, elle leur reste envoyée" in body
     assert checked_boxes(body) == {kind.value for kind in PREFERENCE_KINDS if Actor.COLLECTIVITE in kind.recipients}

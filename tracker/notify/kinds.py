@@ -11,12 +11,13 @@ Who may mute what, and why:
   emails carry a one-click « Ne plus recevoir ce type de notification » link.
 - **Collectivités, éditeurs and hébergeurs** may mute any notification, but the ones that carry a decision
   of the DGFiP or a legal effect (submission acknowledgement with the implicit-rejection date and the
-  appeal routes, changes requested, approval, refusal, revocation, expiry reminders, expiry) must still
-  reach the organization: a member's muting holds only while at least one other active member of the same
-  organization still receives it. When every member muted it, every member gets it again, since nobody
-  can be picked in their place. In short: a member may stop receiving copies, an organization may not
-  stop hearing a decision about its request. An attestation to sign again is a consequence of the
-  parties' own edits, shown on the request and blocking its submission, so muting it is always honoured.
+  appeal routes, changes requested, approval, refusal, revocation, expiry reminders, expiry, credentials
+  available) must still reach the organization: a member's muting holds only while at least one other
+  active member of the same organization still receives it. When every member muted it, every member
+  gets it again, since nobody can be picked in their place. In short: a member may stop receiving
+  copies, an organization may not stop hearing a decision about its request. An attestation to sign
+  again is a consequence of the parties' own edits, shown on the request and blocking its submission, so
+  muting it is always honoured.
 - Named contacts of the request (responsable de traitement, DPO) who have no account always receive the
   approval: they have nowhere to choose otherwise.
 """
@@ -35,6 +36,7 @@ class NotificationGroup(enum.StrEnum):
     INSTRUCTION = "instruction"
     ATTESTATIONS = "attestations"
     EXPIRY = "expiry"
+    ACCESS = "access"
 
     @property
     def label(self) -> str:
@@ -42,6 +44,7 @@ class NotificationGroup(enum.StrEnum):
             NotificationGroup.INSTRUCTION: "Instruction des demandes",
             NotificationGroup.ATTESTATIONS: "Sections et attestations",
             NotificationGroup.EXPIRY: "Échéances des habilitations",
+            NotificationGroup.ACCESS: "Accès à l'API",
         }[self]
 
 
@@ -69,6 +72,7 @@ class NotificationKind(enum.StrEnum):
     ATTESTATION_INVALIDATED = "attestation_invalidated"
     EXPIRY_REMINDER = "expiry_reminder"
     HABILITATION_EXPIRED = "habilitation_expired"
+    CREDENTIALS_AVAILABLE = "credentials_available"
 
     @property
     def info(self) -> KindInfo:
@@ -174,6 +178,14 @@ KINDS: dict[NotificationKind, KindInfo] = {
         "Une habilitation de production a expiré : une date d'homologation ou de certification est passée.",
         NotificationGroup.EXPIRY,
         PARTIES | {Actor.INSTRUCTEUR},
+        must_reach_each_organization=True,
+    ),
+    NotificationKind.CREDENTIALS_AVAILABLE: KindInfo(
+        "Accès à l'API disponibles",
+        "La DGFiP a délivré (ou renouvelé) les identifiants d'accès à l'API d'une habilitation : le secret se "
+        "récupère dans le service, jamais par courriel.",
+        NotificationGroup.ACCESS,
+        frozenset({Actor.COLLECTIVITE, Actor.EDITEUR}),
         must_reach_each_organization=True,
     ),
 }

@@ -26,10 +26,13 @@ from sqlalchemy.orm import Session
 
 from tracker.accounts.models import OrganizationKind
 from tracker.accounts.principal import Principal
+from tracker.accounts.queries import member_emails
 from tracker.audit import services as audit
 from tracker.db import utcnow
 from tracker.habilitations.models import Habilitation, HabilitationRequest, HabilitationState
 from tracker.habilitations.workflow import Actor, ActorNotAllowed, GuardFailed, WorkflowError
+from tracker.notify.kinds import NotificationKind
+from tracker.notify.services import queue_email
 from tracker.vault import crypto
 from tracker.vault.crypto import FieldContext, VaultIntegrityError
 from tracker.vault.keys import KeyRing
@@ -291,7 +294,35 @@ def record_credentials(
         "vault.credentials_recorded",
         {"client_id": credential.client_id, "stage": credential.stage.value, "key_id": credential.key_id},
     )
+    _announce(session, credential)
     return credential
+
+
+def _announce(session: Session, credential: ApiCredential) -> None:
+    """« Credentials available » (DOMAIN §10) to the collectivité and its éditeur: where to fetch them,
+    never the secret itself."""
+    habilitation = credential.habilitation
+    request = habilitation.request
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(ApiCredential)
+        .where(ApiCredential.habilitation_id == habilitation.id, ApiCredential.id != credential.id)
+    )
+    recipients = member_emails(
+        session, {request.organization_id, request.editeur_id}, kind=NotificationKind.CREDENTIALS_AVAILABLE
+    )
+    for email in recipients:
+        queue_email(
+            session,
+            "credentials_available",
+            email,
+            kind=NotificationKind.CREDENTIALS_AVAILABLE,
+            habilitation_request_id=request.id,
+            hab_request=request,
+            habilitation=habilitation,
+            credential=credential,
+            is_renewal=bool(earlier),
+        )
 
 
 def reveal_secret(
