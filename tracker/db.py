@@ -84,7 +84,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE: a transaction takes the write lock when it starts, so two processes or threads that
+        # both read then write wait for each other (busy_timeout) instead of failing with « database is
+        # locked » when the other commits between their read and their write (WAL snapshot conflict).
+        # SQLite is the embedded default; PostgreSQL is the one for concurrent load.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _unicode_lower(value: Any) -> Any:

@@ -223,6 +223,7 @@ def generate_pending(session: Session, documents: Storage, *, limit: int = 10) -
             break
         dossier = session.get(Dossier, dossier_id, populate_existing=True)
         assert dossier is not None
+        session.commit()  # no transaction stays open (nor any lock held) while the PDF renders
         try:
             pdf = render_signed(dossier, documents)
             stored = storage().save(io.BytesIO(pdf))
