@@ -30,14 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from tracker.accounts.principal import Principal
-from tracker.accounts.queries import member_emails
 from tracker.audit import services as audit
 from tracker.audit.models import AuditEntry
 from tracker.db import utcnow
 from tracker.habilitations.models import ExpiryReminder, Habilitation, HabilitationRequest, HabilitationState
 from tracker.habilitations.workflow import Actor, ActorNotAllowed, GuardFailed
 from tracker.notify.kinds import NotificationKind
-from tracker.notify.services import queue_email
 from tracker.vault import provisioning, services
 from tracker.vault.keys import KeyRing
 from tracker.vault.models import ApiCredential, CredentialStatus, SecretField
@@ -368,23 +366,14 @@ def send_credential_reminders(session: Session, today: date) -> int:
                 )
         except IntegrityError:
             continue
-        recipients = member_emails(
-            session, {request.organization_id, request.editeur_id}, kind=NotificationKind.EXPIRY_REMINDER
+        sent += services.tell_handover_parties(
+            session,
+            credential,
+            "credentials_expiry",
+            NotificationKind.EXPIRY_REMINDER,
+            due_on=credential.expires_on,
+            days_left=days_left,
         )
-        for email in recipients:
-            queue_email(
-                session,
-                "credentials_expiry",
-                email,
-                kind=NotificationKind.EXPIRY_REMINDER,
-                habilitation_request_id=request.id,
-                hab_request=request,
-                habilitation=habilitation,
-                credential=credential,
-                due_on=credential.expires_on,
-                days_left=days_left,
-            )
-            sent += 1
     session.flush()
     return sent
 

@@ -302,27 +302,37 @@ def _announce(session: Session, credential: ApiCredential) -> None:
     """« Credentials available » (DOMAIN §10) to the collectivité and its éditeur: where to fetch them,
     never the secret itself."""
     habilitation = credential.habilitation
-    request = habilitation.request
     earlier = session.scalar(
         select(func.count())
         .select_from(ApiCredential)
         .where(ApiCredential.habilitation_id == habilitation.id, ApiCredential.id != credential.id)
     )
-    recipients = member_emails(
-        session, {request.organization_id, request.editeur_id}, kind=NotificationKind.CREDENTIALS_AVAILABLE
+    tell_handover_parties(
+        session, credential, "credentials_available", NotificationKind.CREDENTIALS_AVAILABLE, is_renewal=bool(earlier)
     )
+
+
+def tell_handover_parties(
+    session: Session, credential: ApiCredential, template: str, kind: NotificationKind, **context: Any
+) -> int:
+    """An email about a credential to the members of the collectivité and its éditeur, who run the
+    connector (each member's choice for ``kind`` applies); how many were queued."""
+    habilitation = credential.habilitation
+    request = habilitation.request
+    recipients = member_emails(session, {request.organization_id, request.editeur_id}, kind=kind)
     for email in recipients:
         queue_email(
             session,
-            "credentials_available",
+            template,
             email,
-            kind=NotificationKind.CREDENTIALS_AVAILABLE,
+            kind=kind,
             habilitation_request_id=request.id,
             hab_request=request,
             habilitation=habilitation,
             credential=credential,
-            is_renewal=bool(earlier),
+            **context,
         )
+    return len(recipients)
 
 
 def reveal_secret(
