@@ -38,7 +38,10 @@ def test_an_instructor_finds_a_request_by_siret_takes_it_and_requests_changes_on
     expect(page.get_by_text("Vous avez pris la demande en charge.")).to_be_visible()
     expect(page.locator("dd", has_text="Marc Durand").first).to_be_visible()
 
-    page.get_by_role("button", name="Demander des modifications").click()
+    open_dialog = page.get_by_role("button", name="Demander des modifications")
+    # The DSFR script binds the button to its dialog once loaded; a click before that would do nothing.
+    expect(open_dialog).to_have_attribute("data-fr-js-modal-button", "true")
+    open_dialog.click()
     dialog = page.get_by_role("dialog", name=re.compile("Demander des modifications"))
     expect(dialog).to_be_visible()
     dialog.locator("label", has_text="Le cadre juridique").click()
