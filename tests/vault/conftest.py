@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from habilitations.builders import Cast, Situation, build, make_cast
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tracker.audit.models import AuditEntry
 from tracker.habilitations.models import Habilitation
 from tracker.habilitations.workflow import Actor
 from tracker.vault import services
@@ -194,3 +196,15 @@ def token_status(token_url: str, client_id: str, secret: str) -> tuple[int, dict
     except urllib.error.HTTPError as error:
         with error:
             return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def credential(session: Session, habilitation: Habilitation, record: RecordCredentials) -> ApiCredential:
+    """Credentials recorded for the habilitation and committed."""
+    recorded = record(habilitation)
+    session.commit()
+    return recorded
+
+
+def audit_count(session: Session, action: str) -> int:
+    return session.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)).scalar_one()

@@ -29,7 +29,7 @@ from tracker.vault.connector_views import _calls_per_minute
 from tracker.vault.models import ApiCredential, ConnectorToken, ConnectorTokenStatus
 from tracker.vault.state import VaultState
 
-from .conftest import CLIENT_ID, SECRET, RecordCredentials
+from .conftest import CLIENT_ID, SECRET, RecordCredentials, audit_count
 from .test_no_secret_leaks import database_dump, key_lines, leaks
 
 API = "/api/v1/connector/credentials"
@@ -49,17 +49,6 @@ def error_code(response: Any) -> str:
     body = response.get_json()
     assert body["error"]["message"], "every refusal says why, in French"
     return body["error"]["code"]
-
-
-def audit_count(session: Session, action: str) -> int:
-    return session.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)).scalar_one()
-
-
-@pytest.fixture
-def credential(session: Session, habilitation: Habilitation, record: RecordCredentials) -> ApiCredential:
-    recorded = record(habilitation)
-    session.commit()
-    return recorded
 
 
 @pytest.fixture

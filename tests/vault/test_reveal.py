@@ -37,7 +37,7 @@ from tracker.vault import reveal, services
 from tracker.vault.models import ApiCredential, RevealLink, SecretField
 from tracker.vault.state import VaultState, current_key_ring
 
-from .conftest import SECRET, RecordCredentials
+from .conftest import SECRET, RecordCredentials, audit_count
 from .test_no_secret_leaks import key_lines, leaks
 
 PARALLEL_USES = 10
@@ -57,17 +57,6 @@ def link_token(response: Any) -> str:
     match = TOKEN_FIELD.search(response.get_data(as_text=True))
     assert match is not None, "the page holds no reveal link"
     return match.group(1)
-
-
-def audit_actions(session: Session, action: str) -> int:
-    return session.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)).scalar_one()
-
-
-@pytest.fixture
-def credential(session: Session, habilitation: Habilitation, record: RecordCredentials) -> ApiCredential:
-    recorded = record(habilitation)
-    session.commit()
-    return recorded
 
 
 @pytest.fixture
@@ -173,14 +162,14 @@ def test_the_secret_is_revealed_once_with_no_store_and_one_audit_entry(
     assert SECRET in page_of(shown)
     assert shown.headers["Cache-Control"] == "no-store"
     assert shown.headers["Pragma"] == "no-cache"
-    assert audit_actions(session, "vault.secret_revealed") == 1
-    assert audit_actions(session, "vault.reveal_link_created") == 1
+    assert audit_count(session, "vault.secret_revealed") == 1
+    assert audit_count(session, "vault.reveal_link_created") == 1
 
     again = client.post("/acces/afficher", data={"token": token})
     assert again.status_code == 409
     assert "déjà servi ou a expiré" in page_of(again)
     assert leaks(page_of(again)) == []
-    assert audit_actions(session, "vault.secret_revealed") == 1
+    assert audit_count(session, "vault.secret_revealed") == 1
 
 
 def test_the_private_key_is_revealed_through_its_own_link(
@@ -218,7 +207,7 @@ def test_a_wrong_password_gives_no_link_and_failures_are_throttled(
         assert 'name="token"' not in page
         assert leaks(page) == []
     assert session.execute(select(func.count()).select_from(RevealLink)).scalar_one() == 0
-    assert audit_actions(session, "vault.reveal_password_failed") == 5
+    assert audit_count(session, "vault.reveal_password_failed") == 5
 
     throttled = client.post(confirm_url(habilitation, credential), data={"password": TEST_PASSWORD})
     assert throttled.status_code == 429
@@ -252,7 +241,7 @@ def test_an_expired_link_reveals_nothing(
     assert response.status_code == 409
     assert leaks(page_of(response)) == []
     assert session.execute(select(RevealLink.used_at)).scalar_one() is None
-    assert audit_actions(session, "vault.secret_revealed") == 0
+    assert audit_count(session, "vault.secret_revealed") == 0
 
 
 def test_a_revoked_credential_gives_no_link(
@@ -331,7 +320,7 @@ def test_an_altered_envelope_is_alerted_and_shows_no_secret(
     assert response.status_code == 500
     assert "ne peut pas être déchiffré" in page_of(response)
     assert leaks(page_of(response)) == []
-    assert audit_actions(session, "vault.integrity_failure") == 1
+    assert audit_count(session, "vault.integrity_failure") == 1
     assert session.execute(select(RevealLink.used_at)).scalar_one() is not None
 
 
